@@ -1,0 +1,142 @@
+"""Assertions users call in their tests. Messages are the product: each one says
+which event broke, on which side, and what to change.
+
+``__tracebackhide__`` keeps pytest's traceback on the test's own line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from . import platforms
+from .capture import Pixelcheck
+from .events import Event, Source
+from .findings import SEVERITY_RANK, Finding, Severity
+from .matching import MatchResult, match_events
+from .report import count_severities, events_table, findings_text
+
+
+class PixelcheckAssertionError(AssertionError):
+    """Raised by pixelcheck's assertions; ``findings`` holds what failed it."""
+
+    def __init__(self, message: str, findings: Sequence[Finding] = ()) -> None:
+        super().__init__(message)
+        self.findings = list(findings)
+
+
+def _names(event_name: str | Iterable[str] | None) -> list[str] | None:
+    if event_name is None:
+        return None
+    if isinstance(event_name, str):
+        return [event_name]
+    return list(event_name)
+
+
+def _in_scope(event: Event, names: list[str] | None) -> bool:
+    return names is None or event.event_name in names
+
+
+def _settled(events: list[Event], names: list[str] | None, platform: str | None) -> bool:
+    """True when every in-scope conversion has both its copies (nothing left to wait for)."""
+    result = match_events(events, platform)
+    if any(_in_scope(e, names) for e in result.browser_only + result.server_only):
+        return False
+    scoped = [e for e in result.events if _in_scope(e, names)]
+    sources = {e.source for e in scoped}
+    if names is None:
+        return {"browser", "server"} <= sources
+    return all(
+        {"browser", "server"} <= {e.source for e in scoped if e.event_name == name}
+        for name in names
+    )
+
+
+def assert_deduplicated(
+    pixelcheck: Pixelcheck,
+    event_name: str | Iterable[str] | None = None,
+    *,
+    platform: str | None = None,
+    timeout: float | None = None,
+    fail_on: Severity | None = None,
+) -> MatchResult:
+    """Fail unless every in-scope browser event merges with its server twin.
+
+    ``event_name``: one name or several; None checks every event of the test.
+    Waits up to ``timeout`` seconds for stragglers, returning early once every
+    conversion has both copies. Fails on findings of ``fail_on`` severity or
+    worse (default: the ``pixelcheck_fail_on`` setting, else "error").
+    """
+    __tracebackhide__ = True
+    names = _names(event_name)
+    if platform is not None:
+        platforms.get(platform)  # an unknown platform is a usage error, said early
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+    fail_on = fail_on or getattr(pixelcheck, "fail_on", "error")
+    pixelcheck.wait_until(lambda evs: _settled(evs, names, platform), timeout)
+
+    result = pixelcheck.match(platform)
+    findings = [f for f in pixelcheck.findings(platform)
+                if names is None or f.involves(names)]
+    failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
+    scope = ", ".join(repr(n) for n in names) if names else "every event"
+
+    problems: list[str] = []
+    captured_names = {e.event_name for e in result.events}
+    for name in names or []:
+        if name not in captured_names:
+            problems.append(f"no {name!r} event was captured from either side within "
+                            f"{timeout:g}s")
+    if names is None and not result.events:
+        problems.append(f"no event was captured at all within {timeout:g}s: did the page "
+                        "load through the pixelcheck proxy (use the pixelcheck_page fixture)?")
+    if not failing and not problems:
+        return result
+
+    lines = [f"assert_deduplicated({scope}) failed: "
+             f"{count_severities(failing) if failing else 'missing events'}"]
+    lines += [f"  {p}" for p in problems]
+    if failing:
+        lines.append(findings_text(failing))
+    others = [f for f in findings if f not in failing]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others))
+    lines.append("events captured in this test:")
+    lines.append(events_table(result))
+    rules = {platforms.get(e.platform).dedup_rule() for e in result.events
+             if e.platform in {p.name for p in platforms.all_platforms()}}
+    lines += [f"rule: {r}" for r in sorted(rules) if r]
+    raise PixelcheckAssertionError("\n".join(lines), failing)
+
+
+DUPLICATE_CODES: dict[Source, tuple[str, ...]] = {
+    "browser": ("duplicate-browser-trigger", "reused-event-id"),
+    "server": ("duplicate-server-send", "server-retry-new-id", "reused-event-id"),
+}
+
+
+def assert_no_duplicate_triggers(
+    pixelcheck: Pixelcheck,
+    event_name: str | Iterable[str] | None = None,
+    *,
+    source: Source | None = "browser",
+    platform: str | None = None,
+) -> None:
+    """Fail if an event fired more than once (browser by default, or server, or both)."""
+    __tracebackhide__ = True
+    names = _names(event_name)
+    sources: tuple[Source, ...] = (source,) if source else ("browser", "server")
+    codes = {code for s in sources for code in DUPLICATE_CODES[s]}
+    found = [f for f in pixelcheck.findings(platform)
+             if f.code in codes and (names is None or f.involves(names))
+             and any(e.source in sources for e in f.events)]
+    if not found:
+        return
+    scope = ", ".join(repr(n) for n in names) if names else "every event"
+    message = "\n".join([
+        f"assert_no_duplicate_triggers({scope}) failed: {count_severities(found)}",
+        findings_text(found),
+        "events captured in this test:",
+        events_table(pixelcheck.match(platform)),
+    ])
+    raise PixelcheckAssertionError(message, found)

@@ -1,0 +1,150 @@
+"""Finding a Chromium and driving it through the proxy with Playwright."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BROWSER_ENV = "PIXELCHECK_BROWSER"
+
+# Keep Chromium from calling home: offline those connections only fail, and
+# online they are noise in the capture.
+QUIET_FLAGS = (
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-features=Translate,OptimizationHints,MediaRouter",
+)
+
+SYSTEM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+class BrowserNotFound(RuntimeError):
+    pass
+
+
+@dataclass
+class BrowserLocation:
+    executable_path: str | None  # None: Playwright's own managed build
+    how: str
+
+
+def find_chromium(explicit: str | None = None) -> BrowserLocation:
+    """Where users have a Chromium: an explicit path, Playwright's install, the system."""
+    explicit = explicit or os.environ.get(BROWSER_ENV)
+    if explicit:
+        path = shutil.which(explicit) or explicit
+        if not Path(path).is_file():
+            raise BrowserNotFound(
+                f"--pixelcheck-browser / {BROWSER_ENV} names {explicit!r}, which is not a file")
+        return BrowserLocation(path, f"given ({explicit})")
+    managed = _playwright_managed_chromium()
+    if managed:
+        return BrowserLocation(None, f"Playwright's install ({managed})")
+    for name in SYSTEM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return BrowserLocation(path, f"system ({path})")
+    raise BrowserNotFound(
+        "no Chromium found. Install one: `python -m playwright install chromium`, "
+        "or as root on Debian/Ubuntu `apt-get install -y chromium`, or pass "
+        f"--pixelcheck-browser=/path/to/chromium (or set {BROWSER_ENV})."
+    )
+
+
+def _playwright_managed_chromium() -> str | None:
+    try:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as pw:
+            path = pw.chromium.executable_path
+    except Exception:
+        return None
+    return path if path and Path(path).is_file() else None
+
+
+def chromium_args(ca_spki: str | None, extra: tuple[str, ...] = ()) -> list[str]:
+    args = list(QUIET_FLAGS)
+    if ca_spki:
+        args.append(f"--ignore-certificate-errors-spki-list={ca_spki}")
+    args.extend(extra)
+    return args
+
+
+class BrowserSession:
+    """One Chromium for the session, routed through the proxy; contexts per test."""
+
+    def __init__(
+        self,
+        proxy_url: str,
+        ca_spki: str | None,
+        *,
+        location: BrowserLocation | None = None,
+        headless: bool = True,
+        playwright: Any = None,
+        slow_mo: float = 0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.proxy_url = proxy_url
+        self.ca_spki = ca_spki
+        self.location = location
+        self.headless = headless
+        self.slow_mo = slow_mo
+        self.extra_args = extra_args
+        self._playwright = playwright
+        self._owns_playwright = playwright is None
+        self._manager: Any = None
+        self.browser: Any = None
+        self.startup_seconds: float | None = None
+
+    def start(self) -> BrowserSession:
+        started = time.perf_counter()
+        if self.location is None:
+            self.location = find_chromium()
+        if self._playwright is None:
+            from playwright.sync_api import sync_playwright
+
+            self._manager = sync_playwright()
+            self._playwright = self._manager.start()
+        self.browser = self._playwright.chromium.launch(
+            executable_path=self.location.executable_path,
+            headless=self.headless,
+            slow_mo=self.slow_mo,
+            # Playwright adds <-loopback> to the bypass list itself, so the site
+            # under test on 127.0.0.1 goes through the proxy as well.
+            proxy={"server": self.proxy_url},
+            args=chromium_args(self.ca_spki, self.extra_args),
+        )
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def new_context(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("ignore_https_errors", True)
+        return self.browser.new_context(**kwargs)
+
+    @property
+    def user_agent(self) -> str | None:
+        return None
+
+    def stop(self) -> None:
+        if self.browser is not None:
+            try:
+                self.browser.close()
+            finally:
+                self.browser = None
+        if self._owns_playwright and self._manager is not None:
+            self._manager.__exit__(None, None, None)
+            self._manager = None
+            self._playwright = None
+
+    def __enter__(self) -> BrowserSession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

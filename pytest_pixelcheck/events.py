@@ -1,0 +1,134 @@
+"""The normalized event record and the thread-safe store both capture points write to.
+
+Browser events come from the proxy's thread, server events from the sink's thread,
+and tests read them from the main thread: the store is the one place they meet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Source = Literal["browser", "server"]
+
+
+@dataclass
+class CapturedRequest:
+    """The bytes of one request as it arrived, kept for reports and artifacts."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    arrival_time: float
+    #: where it was captured: "proxy" (on the wire from the browser or a proxied
+    #: backend) or "sink" (the backend called the sink's URL directly)
+    channel: str
+    #: the host the request was addressed to before the proxy rerouted it, if it did
+    original_host: str | None = None
+    response_status: int | None = None
+    response_body: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return default
+
+
+@dataclass
+class Event:
+    """One conversion event as a platform sees it, from either side.
+
+    ``event_time`` is always Unix seconds (the platform module converts); the value
+    as sent stays in ``event_time_raw`` so timing findings can see a unit mistake.
+    An event whose request could not be decoded has ``error`` set and keeps whatever
+    fields could be read.
+    """
+
+    platform: str
+    source: Source
+    pixel_id: str | None
+    event_name: str | None
+    event_id: str | None
+    event_time: float | None
+    arrival_time: float
+    user_data: dict[str, Any] = field(default_factory=dict)
+    custom_data: dict[str, Any] = field(default_factory=dict)
+    page_url: str | None = None
+    raw: CapturedRequest | None = None
+    error: str | None = None
+    event_time_raw: Any = None
+    #: platform fields that are not in the common record (action_source, fbp, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+    #: position in the session's capture, a stable identity for reports
+    seq: int = -1
+    #: node id of the test that was running when it arrived
+    test_id: str | None = None
+
+    @property
+    def decoded(self) -> bool:
+        return self.error is None
+
+    @property
+    def value(self) -> Any:
+        return self.custom_data.get("value")
+
+    def label(self) -> str:
+        """Short human name: ``browser Purchase id='ORD-1'``."""
+        name = self.event_name if self.event_name is not None else "<no name>"
+        eid = repr(self.event_id) if self.event_id is not None else "<no id>"
+        return f"{self.source} {name} id={eid}"
+
+
+class EventStore:
+    """Append-only, thread-safe list of events with a way to await new ones."""
+
+    def __init__(self) -> None:
+        self._events: list[Event] = []
+        self._cond = threading.Condition()
+        self.current_test: str | None = None
+
+    def add(self, events: Iterable[Event]) -> None:
+        with self._cond:
+            for event in events:
+                event.seq = len(self._events)
+                if event.test_id is None:
+                    event.test_id = self.current_test
+                self._events.append(event)
+            self._cond.notify_all()
+
+    def mark(self) -> int:
+        """A position: events added later are ``since(mark)``."""
+        with self._cond:
+            return len(self._events)
+
+    def since(self, mark: int = 0) -> list[Event]:
+        with self._cond:
+            return list(self._events[mark:])
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._events)
+
+    def wait_until(
+        self, predicate: Callable[[list[Event]], bool], mark: int, timeout: float
+    ) -> bool:
+        """Block until ``predicate(events since mark)`` is true or ``timeout`` passes.
+
+        Wakes on every arrival instead of polling, so a test waits exactly as long
+        as its events take.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if predicate(self._events[mark:]):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)

@@ -1,0 +1,541 @@
+"""The catalogue of ways deduplication breaks, and the diagnosis that finds them.
+
+Each finding has a stable code, a severity, the events involved, one line on
+what happened and one on what to change. Codes are part of the public API:
+tests and CI filters match on them, so never rename one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from . import platforms
+from .events import Event
+from .matching import MatchResult, Pair
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+#: code -> (severity, title). The single list of what pixelcheck can report.
+CATALOGUE: dict[str, tuple[Severity, str]] = {
+    "undecodable-request": ("error", "a collection hit or server call could not be decoded"),
+    "server-call-rejected": ("error", "the platform's API rejected a server call"),
+    "near-miss-event-id": ("error", "browser and server ids almost match"),
+    "event-name-mismatch": ("error", "the same conversion is named differently on each side"),
+    "wrong-pixel": ("error", "the server sends to a different pixel than the browser"),
+    "missing-event-id": ("error", "an event carries no event id, so it cannot deduplicate"),
+    "server-event-missing": ("error", "the browser event has no server twin"),
+    "browser-event-missing": ("error", "the server event has no browser twin"),
+    "duplicate-browser-trigger": ("error", "the browser fired the same event twice"),
+    "duplicate-server-send": ("warning", "the backend sent the same event twice with one id"),
+    "server-retry-new-id": ("error", "the backend re-sent an event under a new id"),
+    "reused-event-id": ("error", "one event id is used for different conversions"),
+    "server-event-late": ("warning", "the server event arrived long after the browser's"),
+    "server-before-browser": ("warning", "the server event arrived before the browser's"),
+    "event-time-too-old": ("error", "event_time is older than the platform accepts"),
+    "event-time-in-future": ("error", "event_time lies in the future"),
+    "event-time-in-milliseconds": ("error", "event_time is in milliseconds, seconds are due"),
+    "payload-mismatch": ("warning", "value, currency or content ids differ between sides"),
+}
+
+_ID_FIX = ("pass one id to both sides: fbq('track', NAME, {...}, {eventID: ID}) in the page "
+           "and event_id=ID in the Conversions API call, byte for byte")
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    fix: str
+    events: list[Event] = field(default_factory=list)
+    #: extra lines shown under the message, e.g. the two ids side by side
+    details: list[str] = field(default_factory=list)
+    platform: str | None = None
+    event_name: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return CATALOGUE[self.code][0]
+
+    @property
+    def title(self) -> str:
+        return CATALOGUE[self.code][1]
+
+    def involves(self, event_names: Iterable[str]) -> bool:
+        names = set(event_names)
+        return self.event_name in names or any(e.event_name in names for e in self.events)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "fix": self.fix,
+            "details": self.details,
+            "platform": self.platform,
+            "event_name": self.event_name,
+            "events": [e.seq for e in self.events],
+        }
+
+
+@dataclass
+class DiagnosisSettings:
+    #: a server twin arriving later than this (seconds) is reported as late
+    late_after: float = 3.0
+    #: a server twin arriving earlier than the browser's by more than this is a race
+    race_tolerance: float = 0.5
+    max_age_days: float = 7.0
+    future_tolerance: float = 300.0
+
+
+def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
+    rank = SEVERITY_RANK[severity]
+    return [f for f in findings if SEVERITY_RANK[f.severity] >= rank]
+
+
+# --- comparing ids and names ------------------------------------------------------------
+
+
+def explain_id_difference(browser_id: str, server_id: str) -> str | None:
+    """A sentence on how two ids differ when they are near misses; None if unrelated."""
+    if browser_id == server_id:
+        return None
+    if browser_id.strip() == server_id.strip():
+        return "they differ only in surrounding whitespace (" + _ws(browser_id, server_id) + ")"
+    if browser_id.lower() == server_id.lower():
+        return "they differ only in letter case"
+    if server_id.startswith(browser_id):
+        return f"the server id has the extra suffix {server_id[len(browser_id):]!r}"
+    if server_id.endswith(browser_id):
+        return f"the server id has the extra prefix {server_id[:-len(browser_id)]!r}"
+    if browser_id.startswith(server_id):
+        return f"the browser id has the extra suffix {browser_id[len(server_id):]!r}"
+    if browser_id.endswith(server_id):
+        return f"the browser id has the extra prefix {browser_id[:-len(server_id)]!r}"
+    ratio = difflib.SequenceMatcher(None, browser_id, server_id).ratio()
+    if ratio >= 0.75 and min(len(browser_id), len(server_id)) >= 4:
+        pairs = zip(browser_id + "\0", server_id + "\0", strict=False)
+        at = next(i for i, (a, b) in enumerate(pairs) if a != b)
+        return f"they first differ at character {at + 1}"
+    return None
+
+
+def _ws(a: str, b: str) -> str:
+    def shape(s: str) -> str:
+        return ("leading " if s != s.lstrip() else "") + ("trailing " if s != s.rstrip() else "")
+    parts = [f"{side} has {shape(s)}whitespace" for side, s in (("browser", a), ("server", b))
+             if shape(s)]
+    return "; ".join(parts)
+
+
+def side_by_side(browser: Event, server: Event) -> list[str]:
+    return [
+        f"browser: event {browser.event_name!r:<24} id {browser.event_id!r}"
+        f"  pixel {browser.pixel_id}",
+        f"server:  event {server.event_name!r:<24} id {server.event_id!r}"
+        f"  pixel {server.pixel_id}",
+    ]
+
+
+# --- the diagnosis ----------------------------------------------------------------------
+
+
+def diagnose(
+    result: MatchResult,
+    settings: DiagnosisSettings | None = None,
+    *,
+    earlier_events: Sequence[Event] = (),
+) -> list[Finding]:
+    """Every finding for one test's events. ``earlier_events``: other tests' events,
+    used to catch event ids reused across the session."""
+    settings = settings or DiagnosisSettings()
+    findings: list[Finding] = []
+    findings += _undecodable_and_rejected(result)
+    explained_findings, leftover_browser, leftover_server = _unmatched(result)
+    findings += explained_findings
+    findings += _duplicates(result)
+    findings += _retries_and_one_side(result, leftover_browser, leftover_server)
+    findings += _reused_ids(result, earlier_events)
+    findings += _timing(result, settings)
+    findings += _payload(result)
+    findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], _first_seq(f)))
+    return findings
+
+
+def _first_seq(finding: Finding) -> int:
+    return min((e.seq for e in finding.events), default=-1)
+
+
+def _undecodable_and_rejected(result: MatchResult) -> list[Finding]:
+    out = []
+    for event in result.undecodable:
+        where = "pixel hit" if event.source == "browser" else "server call"
+        url = event.raw.url if event.raw else "?"
+        out.append(Finding(
+            "undecodable-request",
+            f"{event.platform} {where} could not be decoded: {event.error}",
+            "fix the code that builds this request; its bytes are kept in the capture "
+            "artifacts" if event.source == "server" else
+            "check the tag that fires this hit (a hand-built URL or a truncated beacon)",
+            [event], [f"request: {event.raw.method if event.raw else '?'} {url}"],
+            event.platform, event.event_name,
+        ))
+    for event in result.rejected:
+        status = event.raw.response_status if event.raw else None
+        message = _error_message(event)
+        out.append(Finding(
+            "server-call-rejected",
+            f"server {event.event_name} id={event.event_id!r} was answered {status}: {message}",
+            "the platform never counted this event; fix the request (see the error) and "
+            "make the backend log and act on non-2xx answers",
+            [event], [], event.platform, event.event_name,
+        ))
+    return out
+
+
+def _error_message(event: Event) -> str:
+    try:
+        body = json.loads(event.raw.response_body) if event.raw else {}
+        error = body.get("error", {})
+        return str(error.get("error_user_title") or error.get("message") or body)
+    except (ValueError, AttributeError):
+        return "(no readable error body)"
+
+
+def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Event]]:
+    """Explain browser-only and server-only events by their nearest counterpart."""
+    out: list[Finding] = []
+    browser_left = list(result.browser_only)
+    server_left = list(result.server_only)
+
+    # Near misses first: each unmatched browser event takes its best server counterpart.
+    for browser in list(browser_left):
+        if browser.event_id is None:
+            continue
+        best = None
+        for server in server_left:
+            if server.platform != browser.platform or server.event_id is None:
+                continue
+            finding = _near_miss(browser, server)
+            if finding is not None and (best is None or finding[0] < best[0]):
+                best = (finding[0], server, finding[1])
+        if best is not None:
+            _, server, finding = best
+            out.append(finding)
+            browser_left.remove(browser)
+            server_left.remove(server)
+
+    # Then events without an id, next to a same-named counterpart where there is one.
+    for source, pool, others in (("server", server_left, browser_left),
+                                 ("browser", browser_left, server_left)):
+        for event in [e for e in pool if e.event_id is None]:
+            twin = next((o for o in others if o.event_name == event.event_name
+                         and o.platform == event.platform), None)
+            pool.remove(event)
+            involved = [event]
+            details = []
+            if twin is not None:
+                others.remove(twin)
+                involved.append(twin)
+                details.append(f"the {twin.source} {twin.event_name} has id {twin.event_id!r}")
+            fix = ("send event_id in the Conversions API call, the same value as the pixel's "
+                   "eventID" if source == "server" else
+                   "pass {eventID: ID} as the 4th argument of fbq('track', ...), the same ID "
+                   "the server sends as event_id")
+            out.append(Finding(
+                "missing-event-id",
+                f"the {source} {event.event_name} has no event id, so it cannot be "
+                "deduplicated", fix, involved, details, event.platform, event.event_name,
+            ))
+    return out, browser_left, server_left
+
+
+def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
+    """(rank, finding) when the two look like one conversion; lower rank is closer."""
+    same_id = browser.event_id == server.event_id
+    id_note = None if same_id else explain_id_difference(browser.event_id, server.event_id)
+    same_name = browser.event_name == server.event_name
+    rule = platforms.get(browser.platform).dedup_rule()
+    details = side_by_side(browser, server)
+    if same_id and same_name and browser.pixel_id != server.pixel_id:
+        return 0, Finding(
+            "wrong-pixel",
+            f"{browser.event_name} id={browser.event_id!r} went to pixel {browser.pixel_id} "
+            f"from the browser but to pixel {server.pixel_id} from the server",
+            "send the Conversions API call to the pixel the page initialises "
+            f"(POST /{{version}}/{browser.pixel_id}/events)",
+            [browser, server], details, browser.platform, browser.event_name,
+        )
+    if browser.pixel_id != server.pixel_id:
+        return None
+    if (same_id or id_note) and not same_name:
+        case_only = (browser.event_name or "").lower() == (server.event_name or "").lower()
+        how = ("event names are case-sensitive" if case_only else
+               "the two sides name the same conversion differently")
+        if id_note:
+            details.append(f"and the ids differ too: {id_note}")
+        return 1, Finding(
+            "event-name-mismatch",
+            f"browser {browser.event_name!r} and server {server.event_name!r} carry "
+            f"{'the same id' if same_id else 'nearly the same id'}; {how}",
+            f"use one event name on both sides (the standard name is probably "
+            f"{_standard_name(browser.event_name, server.event_name)!r}). {rule}",
+            [browser, server], details, browser.platform, browser.event_name,
+        )
+    if same_name and id_note:
+        details.append(f"difference: {id_note}")
+        return 2, Finding(
+            "near-miss-event-id",
+            f"{browser.event_name}: browser id {browser.event_id!r} and server id "
+            f"{server.event_id!r} nearly match: {id_note}",
+            _ID_FIX.replace("NAME", repr(browser.event_name)),
+            [browser, server], details, browser.platform, browser.event_name,
+        )
+    return None
+
+
+STANDARD_EVENTS = (
+    "AddPaymentInfo", "AddToCart", "AddToWishlist", "CompleteRegistration", "Contact",
+    "CustomizeProduct", "Donate", "FindLocation", "InitiateCheckout", "Lead", "PageView",
+    "Purchase", "Schedule", "Search", "StartTrial", "SubmitApplication", "Subscribe",
+    "ViewContent",
+)
+
+
+def _standard_name(*names: str | None) -> str:
+    for name in names:
+        for standard in STANDARD_EVENTS:
+            if name and name.lower() == standard.lower():
+                return standard
+    return next((n for n in names if n), "")
+
+
+def _duplicates(result: MatchResult) -> list[Finding]:
+    out = []
+    for dup in result.duplicates:
+        first = dup.events[0]
+        name, eid = first.event_name, first.event_id
+        if _distinct_payloads(dup.events):
+            continue  # one id for different conversions: reported as reused-event-id
+        times = ", ".join(f"+{e.arrival_time - first.arrival_time:.2f}s" for e in dup.events[1:])
+        if dup.source == "browser":
+            pages = sorted({e.page_url or "?" for e in dup.events})
+            out.append(Finding(
+                "duplicate-browser-trigger",
+                f"browser fired {name} id={eid!r} {len(dup.events)} times (again at {times})",
+                "make the tag fire once: look for a trigger bound twice in the tag manager, "
+                "a second fbq('track') call, or a page that re-fires on reload",
+                dup.events, [f"page: {p}" for p in pages], first.platform, name,
+            ))
+        else:
+            out.append(Finding(
+                "duplicate-server-send",
+                f"backend sent {name} id={eid!r} {len(dup.events)} times (again at {times}); "
+                "the platform drops the copies, but each one is a wasted call",
+                "send each event once, and retry only after a failed answer",
+                dup.events, [], first.platform, name,
+            ))
+    return out
+
+
+def _identity(event: Event) -> tuple[Any, ...]:
+    """What tells two conversions apart: order id, value and contents."""
+    data = event.custom_data
+    return (str(data.get("order_id", "")), _number(data.get("value")),
+            json.dumps(_ids(data), sort_keys=True))
+
+
+def _distinct_payloads(events: Sequence[Event]) -> bool:
+    return len({_identity(e) for e in events}) > 1
+
+
+def _retries_and_one_side(
+    result: MatchResult, browser_left: list[Event], server_left: list[Event]
+) -> list[Finding]:
+    out = []
+    accepted_server = [p.server for p in result.pairs] + list(result.server_only)
+    for server in list(server_left):
+        original = next((s for s in accepted_server if s is not server
+                         and s.event_name == server.event_name and s.platform == server.platform
+                         and s.seq < server.seq and _identity(s) == _identity(server)), None)
+        if original is not None:
+            server_left.remove(server)
+            out.append(Finding(
+                "server-retry-new-id",
+                f"backend re-sent {server.event_name} with a new id {server.event_id!r} "
+                f"(first sent as {original.event_id!r}, same payload): the platform counts "
+                "it twice",
+                "generate the event id once per conversion and reuse it on every retry",
+                [original, server], [], server.platform, server.event_name,
+            ))
+    for event in browser_left:
+        out.append(Finding(
+            "server-event-missing",
+            f"browser {event.event_name} id={event.event_id!r} has no server twin: the "
+            "Conversions API call never arrived within the wait",
+            "check that the backend sends this event (and its logs for errors); if it is "
+            "sent late, raise the wait with timeout=",
+            [event], [], event.platform, event.event_name,
+        ))
+    for event in server_left:
+        out.append(Finding(
+            "browser-event-missing",
+            f"server {event.event_name} id={event.event_id!r} has no browser twin: the pixel "
+            "never fired it",
+            "check that the page fires this event (fbq('track', ...)) with the same name "
+            "and id, and that no consent banner or ad blocker stops it",
+            [event], [], event.platform, event.event_name,
+        ))
+    return out
+
+
+def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Finding]:
+    out = []
+    for dup in result.duplicates:
+        if _distinct_payloads(dup.events):
+            first = dup.events[0]
+            out.append(Finding(
+                "reused-event-id",
+                f"id {first.event_id!r} is used by {len(dup.events)} different "
+                f"{first.event_name} conversions on the {dup.source} side: the platform "
+                "keeps one and drops the others",
+                "derive the event id from something unique per conversion (the order id), "
+                "never a constant",
+                dup.events, [], first.platform, first.event_name,
+            ))
+    if earlier_events:
+        seen: dict[tuple[Any, ...], Event] = {}
+        for event in earlier_events:
+            key = _full_key(event)
+            if key is not None:
+                seen.setdefault(key, event)
+        for event in result.events:
+            key = _full_key(event)
+            earlier = seen.get(key) if key is not None else None
+            if earlier is not None and earlier.test_id != event.test_id:
+                out.append(Finding(
+                    "reused-event-id",
+                    f"{event.source} {event.event_name} id={event.event_id!r} was already "
+                    f"used in {earlier.test_id or 'an earlier test'}: ids must be unique per "
+                    "conversion",
+                    "derive the event id from something unique per conversion, never a "
+                    "constant or a per-deploy value",
+                    [earlier, event], [], event.platform, event.event_name,
+                ))
+                seen.pop(key)
+    return out
+
+
+def _full_key(event: Event) -> tuple[Any, ...] | None:
+    if not event.decoded or event.event_id is None:
+        return None
+    return (event.platform, event.source, event.pixel_id, event.event_name, event.event_id)
+
+
+def _timing(result: MatchResult, settings: DiagnosisSettings) -> list[Finding]:
+    out = []
+    for pair in result.pairs:
+        delay = pair.server.arrival_time - pair.browser.arrival_time
+        if delay > settings.late_after:
+            out.append(Finding(
+                "server-event-late",
+                f"server {pair.server.event_name} id={pair.server.event_id!r} arrived "
+                f"{delay:.1f}s after the browser's (threshold {settings.late_after:g}s)",
+                "send the Conversions API call when the conversion happens, not from a "
+                "delayed batch; set pixelcheck_late_after to tune the threshold",
+                [pair.browser, pair.server], [], pair.server.platform, pair.server.event_name,
+            ))
+        elif -delay > settings.race_tolerance:
+            out.append(Finding(
+                "server-before-browser",
+                f"server {pair.server.event_name} id={pair.server.event_id!r} arrived "
+                f"{-delay:.1f}s before the browser's: if the pixel is slow or blocked on a "
+                "real visit, the two may not merge",
+                "fine when both arrive within minutes; make sure the page fires the pixel "
+                "event promptly and with the same id",
+                [pair.browser, pair.server], [], pair.server.platform, pair.server.event_name,
+            ))
+    for event in result.events:
+        if event.source != "server" or not event.decoded or event.event_time is None:
+            continue
+        raw = event.event_time_raw
+        if event.event_time > 1e11:
+            out.append(Finding(
+                "event-time-in-milliseconds",
+                f"server {event.event_name} event_time={raw} is in milliseconds",
+                "send event_time as Unix seconds: int(time.time()), not Date.now()",
+                [event], [], event.platform, event.event_name,
+            ))
+            continue
+        age = event.arrival_time - event.event_time
+        if age > settings.max_age_days * 86400:
+            out.append(Finding(
+                "event-time-too-old",
+                f"server {event.event_name} event_time={raw} is {age / 86400:.1f} days old; "
+                f"the platform rejects the whole batch beyond {settings.max_age_days:g} days",
+                "set event_time to when the conversion happened, in Unix seconds; do not "
+                "replay stale events",
+                [event], [], event.platform, event.event_name,
+            ))
+        elif -age > settings.future_tolerance:
+            out.append(Finding(
+                "event-time-in-future",
+                f"server {event.event_name} event_time={raw} is {-age / 60:.0f} minutes in "
+                "the future",
+                "use the server's UTC clock for event_time (check the time zone and clock sync)",
+                [event], [], event.platform, event.event_name,
+            ))
+    return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return round(float(value), 6)
+    except (TypeError, ValueError):
+        return None
+
+
+def _ids(data: dict[str, Any]) -> list[str]:
+    ids = data.get("content_ids")
+    if isinstance(ids, str):
+        try:
+            ids = json.loads(ids)
+        except ValueError:
+            ids = [ids]
+    if isinstance(ids, list):
+        return sorted(str(i) for i in ids)
+    return []
+
+
+def _payload(result: MatchResult) -> list[Finding]:
+    out = []
+    for pair in result.pairs:
+        differences = _payload_differences(pair)
+        if differences:
+            out.append(Finding(
+                "payload-mismatch",
+                f"{pair.browser.event_name} id={pair.browser.event_id!r} carries different "
+                f"{', '.join(d[0] for d in differences)} on the two sides",
+                "build the browser and server payloads from the same order record",
+                [pair.browser, pair.server],
+                [f"{field_}: browser {b!r} / server {s!r}" for field_, b, s in differences],
+                pair.browser.platform, pair.browser.event_name,
+            ))
+    return out
+
+
+def _payload_differences(pair: Pair) -> list[tuple[str, Any, Any]]:
+    b, s = pair.browser.custom_data, pair.server.custom_data
+    out = []
+    if "value" in b and "value" in s and _number(b["value"]) != _number(s["value"]):
+        out.append(("value", b["value"], s["value"]))
+    if "currency" in b and "currency" in s and \
+            str(b["currency"]).upper() != str(s["currency"]).upper():
+        out.append(("currency", b["currency"], s["currency"]))
+    if "content_ids" in b and "content_ids" in s and _ids(b) != _ids(s):
+        out.append(("content_ids", b["content_ids"], s["content_ids"]))
+    return out

@@ -1,0 +1,131 @@
+"""The session's moving parts wired together: store, proxy, sink, browser.
+
+Shared by the pytest plugin and the ``pixelcheck`` command, so both capture the
+same way. Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .browser import BrowserSession, find_chromium
+from .capture import Pixelcheck
+from .events import EventStore
+from .findings import DiagnosisSettings
+from .proxy import PixelProxy
+from .sink import ConversionSink
+
+
+@dataclass
+class HarnessConfig:
+    browser_path: str | None = None
+    headless: bool = True
+    #: serve the offline stand-ins of platform JS libraries (fbevents.js)
+    serve_libraries: bool = True
+    default_timeout: float = 5.0
+    fail_on: str = "error"
+    late_after: float = 3.0
+    race_tolerance: float = 0.5
+    slow_mo: float = 0.0
+
+
+class Harness:
+    def __init__(self, config: HarnessConfig | None = None) -> None:
+        self.config = config or HarnessConfig()
+        self.store = EventStore()
+        self.proxy = PixelProxy(self.store, serve_libraries=self.config.serve_libraries)
+        self.sink = ConversionSink(self.store)
+        self._browser: BrowserSession | None = None
+        self._started = False
+
+    def start(self) -> Harness:
+        if not self._started:
+            self.proxy.start()
+            self.sink.start()
+            # The proxy hands graph.facebook.com calls to the sink's decoding.
+            self.proxy.sink_address = self.sink.address
+            self._write_ca_bundle()
+            self._started = True
+        return self
+
+    def browser(self, playwright: Any = None) -> BrowserSession:
+        """The session's Chromium, launched on first use."""
+        if self._browser is None:
+            self.start()
+            session = BrowserSession(
+                self.proxy.url,
+                self.proxy.ca_spki_sha256_base64,
+                location=find_chromium(self.config.browser_path),
+                headless=self.config.headless,
+                playwright=playwright,
+                slow_mo=self.config.slow_mo,
+            )
+            self._browser = session.start()
+        return self._browser
+
+    def settings(self) -> DiagnosisSettings:
+        return DiagnosisSettings(late_after=self.config.late_after,
+                                 race_tolerance=self.config.race_tolerance)
+
+    def capture(self, test_id: str | None = None) -> Pixelcheck:
+        self.store.current_test = test_id
+        capture = Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
+                             default_timeout=self.config.default_timeout)
+        capture.fail_on = self.config.fail_on  # type: ignore[attr-defined]
+        return capture
+
+    @property
+    def ca_bundle_path(self) -> Path:
+        """The session CA plus the usual public roots, for a backend behind the proxy."""
+        return self.proxy.confdir / "ca-bundle.pem"
+
+    def backend_env(self) -> dict[str, str]:
+        """Environment for a backend whose HTTPS calls should go through the proxy.
+
+        ``requests`` lets REQUESTS_CA_BUNDLE win over ``Session.verify``, and many
+        machines export it, so every CA variable points at the session bundle.
+        """
+        bundle = str(self.ca_bundle_path)
+        return {
+            "HTTPS_PROXY": self.proxy.url,
+            "https_proxy": self.proxy.url,
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+            "no_proxy": "127.0.0.1,localhost,::1",
+            "SSL_CERT_FILE": bundle,
+            "REQUESTS_CA_BUNDLE": bundle,
+            "CURL_CA_BUNDLE": bundle,
+            "NODE_EXTRA_CA_CERTS": str(self.proxy.ca_cert_path),
+        }
+
+    def startup_seconds(self) -> dict[str, float | None]:
+        return {
+            "proxy": self.proxy.startup_seconds,
+            "sink": self.sink.startup_seconds,
+            "browser": self._browser.startup_seconds if self._browser else None,
+        }
+
+    def stop(self) -> None:
+        if self._browser is not None:
+            self._browser.stop()
+            self._browser = None
+        self.sink.stop()
+        self.proxy.stop()
+        self._started = False
+
+    def __enter__(self) -> Harness:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _write_ca_bundle(self) -> None:
+        parts = [self.proxy.ca_cert_path.read_text()]
+        try:
+            import certifi
+
+            parts.append(Path(certifi.where()).read_text())
+        except (ImportError, OSError):
+            pass
+        self.ca_bundle_path.write_text("\n".join(parts))

@@ -1,0 +1,172 @@
+"""Group browser and server events by each platform's dedup rule.
+
+Four outcomes, as the platform would see them: deduplicated pairs, browser-only
+and server-only conversions, and copies duplicated within one side. Events that
+could not be decoded are kept apart so reports can still show them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import platforms
+from .events import Event, Source
+
+
+@dataclass
+class Pair:
+    browser: Event
+    server: Event
+
+    @property
+    def key(self) -> tuple[Any, ...] | None:
+        return platforms.get(self.browser.platform).dedup_key(self.browser)
+
+
+@dataclass
+class SideDuplicate:
+    """Two or more copies of one conversion sent from the same side."""
+
+    source: Source
+    key: tuple[Any, ...]
+    events: list[Event]
+
+
+@dataclass
+class EventNameStats:
+    platform: str
+    event_name: str
+    browser: int = 0
+    server: int = 0
+    deduplicated: int = 0
+    browser_only: int = 0
+    server_only: int = 0
+
+    @property
+    def conversions(self) -> int:
+        """Distinct conversions the platform would count once each if all were merged."""
+        return self.deduplicated + self.browser_only + self.server_only
+
+    @property
+    def dedup_rate(self) -> float | None:
+        """Share of conversions that arrived from both sides and merged; None if none."""
+        return self.deduplicated / self.conversions if self.conversions else None
+
+
+@dataclass
+class MatchResult:
+    pairs: list[Pair] = field(default_factory=list)
+    browser_only: list[Event] = field(default_factory=list)
+    server_only: list[Event] = field(default_factory=list)
+    duplicates: list[SideDuplicate] = field(default_factory=list)
+    undecodable: list[Event] = field(default_factory=list)
+    #: server events the sink answered with an error: the platform never counted them
+    rejected: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.browser_only or self.server_only or self.duplicates
+                    or self.undecodable or self.rejected)
+
+    def stats(self) -> dict[tuple[str, str], EventNameStats]:
+        """Counts per (platform, event name), in order of first appearance."""
+        table: dict[tuple[str, str], EventNameStats] = {}
+
+        def row(event: Event) -> EventNameStats:
+            key = (event.platform, event.event_name or "<no name>")
+            if key not in table:
+                table[key] = EventNameStats(*key)
+            return table[key]
+
+        for event in self.events:
+            if event.decoded:
+                stats = row(event)
+                if event.source == "browser":
+                    stats.browser += 1
+                else:
+                    stats.server += 1
+        for pair in self.pairs:
+            row(pair.browser).deduplicated += 1
+        for event in self.browser_only:
+            row(event).browser_only += 1
+        for event in self.server_only:
+            row(event).server_only += 1
+        return table
+
+    def rate(self, event_name: str, platform: str | None = None) -> float | None:
+        rows = [s for (p, name), s in self.stats().items()
+                if name == event_name and (platform is None or p == platform)]
+        conversions = sum(s.conversions for s in rows)
+        return sum(s.deduplicated for s in rows) / conversions if conversions else None
+
+    def event_names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for event in self.events:
+            if event.event_name is not None:
+                seen.setdefault(event.event_name)
+        return list(seen)
+
+
+def match_events(events: Iterable[Event], platform: str | None = None) -> MatchResult:
+    """Match every decoded event by its platform's dedup key.
+
+    Within one key the earliest browser and earliest server copy form the pair
+    (the platform keeps one of them); later copies are reported as duplicates.
+    """
+    result = MatchResult()
+    groups: dict[tuple[str, tuple[Any, ...]], dict[str, list[Event]]] = defaultdict(
+        lambda: {"browser": [], "server": []}
+    )
+    order: list[tuple[str, tuple[Any, ...]]] = []
+    for event in sorted(events, key=lambda e: (e.arrival_time, e.seq)):
+        if platform is not None and event.platform != platform:
+            continue
+        result.events.append(event)
+        if not event.decoded:
+            result.undecodable.append(event)
+            continue
+        if not accepted(event):
+            result.rejected.append(event)
+            continue
+        key = _key(event)
+        if key is None:
+            (result.browser_only if event.source == "browser" else result.server_only).append(event)
+            continue
+        group_key = (event.platform, key)
+        if group_key not in groups:
+            order.append(group_key)
+        groups[group_key][event.source].append(event)
+
+    for group_key in order:
+        sides = groups[group_key]
+        browser, server = sides["browser"], sides["server"]
+        if browser and server:
+            result.pairs.append(Pair(browser[0], server[0]))
+        elif browser:
+            result.browser_only.append(browser[0])
+        else:
+            result.server_only.append(server[0])
+        for source in ("browser", "server"):
+            if len(sides[source]) > 1:
+                result.duplicates.append(SideDuplicate(source, group_key[1], sides[source]))
+    result.browser_only.sort(key=lambda e: e.seq)
+    result.server_only.sort(key=lambda e: e.seq)
+    return result
+
+
+def accepted(event: Event) -> bool:
+    """False for a server event the sink answered with an error status."""
+    if event.source != "server" or event.raw is None or event.raw.response_status is None:
+        return True
+    return 200 <= event.raw.response_status < 300
+
+
+def _key(event: Event) -> tuple[Any, ...] | None:
+    try:
+        return platforms.get(event.platform).dedup_key(event)
+    except KeyError:
+        return None

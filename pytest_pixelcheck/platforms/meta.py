@@ -1,0 +1,304 @@
+"""Meta: the browser Pixel (``/tr`` hits) and the Conversions API (``/{pixel}/events``).
+
+All of Meta's wire facts live here, so a change on Meta's side is one edit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from importlib import resources
+from typing import Any
+
+from ..events import CapturedRequest, Event
+from ..wire import (
+    WireError,
+    decompressed_body,
+    form_params,
+    json_body,
+    media_type,
+    path_of,
+    query_params,
+)
+from . import CannedResponse, Platform, ServerAnswer, register
+
+NAME = "meta"
+GRAPH_HOST = "graph.facebook.com"
+_PIXEL_HOST = re.compile(r"^(?:www\.)?(?:[a-z0-9-]+\.)?facebook\.com$")
+_EVENTS_PATH = re.compile(r"^/v(?P<version>\d+(?:\.\d+)?)/(?P<pixel>[^/]+)/events/?$")
+_LIBRARY_PATH = re.compile(r"^/(?:[a-z]{2}_[A-Z]{2}/)?fbevents\.js$|^/signals/config/")
+_BRACKETED = re.compile(r"^(cd|ud)\[(.+)\]$")
+
+
+def fbtrace_id() -> str:
+    return "A" + secrets.token_urlsafe(15)
+
+
+def graph_error(
+    message: str,
+    *,
+    code: int = 100,
+    subcode: int | None = None,
+    title: str | None = None,
+    user_msg: str | None = None,
+    error_type: str = "OAuthException",
+    transient: bool = False,
+) -> dict[str, Any]:
+    """Meta's Graph API error object, shaped as Meta sends it."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": error_type,
+        "code": code,
+        "is_transient": transient,
+        "fbtrace_id": fbtrace_id(),
+    }
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    if title is not None:
+        error["error_user_title"] = title
+    if user_msg is not None:
+        error["error_user_msg"] = user_msg
+    return {"error": error}
+
+
+def _maybe_json(value: str) -> Any:
+    """Pixel ``cd[content_ids]``/``cd[contents]`` carry JSON arrays as strings."""
+    stripped = value.strip()
+    if stripped[:1] in ("[", "{"):
+        try:
+            return json.loads(stripped)
+        except ValueError:
+            return value
+    return value
+
+
+def _as_seconds(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+class Meta(Platform):
+    name = NAME
+    server_hosts = frozenset({GRAPH_HOST})
+
+    # --- browser side -----------------------------------------------------------------
+
+    def is_collection(self, host: str, path: str) -> bool:
+        return bool(_PIXEL_HOST.match(host)) and path.rstrip("/") == "/tr"
+
+    def library_response(self, host: str, path: str) -> CannedResponse | None:
+        if host != "connect.facebook.net" or not _LIBRARY_PATH.match(path):
+            return None
+        if path.startswith("/signals/config/"):
+            return CannedResponse(200, b"/* pixelcheck: no remote config offline */",
+                                  "application/javascript")
+        script = resources.files(__package__).joinpath("meta_fbevents.js").read_bytes()
+        return CannedResponse(200, script, "application/javascript; charset=utf-8")
+
+    def decode_browser(self, request: CapturedRequest) -> list[Event]:
+        event = Event(
+            platform=NAME,
+            source="browser",
+            pixel_id=None,
+            event_name=None,
+            event_id=None,
+            event_time=None,
+            arrival_time=request.arrival_time,
+            raw=request,
+        )
+        try:
+            params = query_params(request.url)
+            if request.method.upper() == "POST":
+                params += form_params(request, decompressed_body(request))
+        except WireError as exc:
+            event.error = f"pixel hit body unreadable: {exc}"
+            return [event]
+
+        plain: dict[str, str] = {}
+        for key, value in params:
+            match = _BRACKETED.match(key)
+            if match:
+                target = event.custom_data if match.group(1) == "cd" else event.user_data
+                target[match.group(2)] = _maybe_json(value)
+            else:
+                plain[key] = value
+        event.pixel_id = plain.get("id") or None
+        event.event_name = plain.get("ev")
+        event.event_id = plain.get("eid")
+        event.page_url = plain.get("dl")
+        event.event_time_raw = plain.get("ts")
+        ts = _as_seconds(plain.get("ts"))
+        event.event_time = ts / 1000.0 if ts is not None else None
+        event.extra = {
+            "params": plain,
+            "referrer": plain.get("rl"),
+            "fbp": plain.get("fbp"),
+            "fbc": plain.get("fbc"),
+            "user_agent": request.header("user-agent"),
+        }
+        missing = [name for name in ("id", "ev") if not plain.get(name)]
+        if missing:
+            what = " and ".join(f"`{m}`" for m in missing)
+            event.error = f"pixel hit without {what} (a malformed or truncated beacon)"
+        return [event]
+
+    # --- server side ------------------------------------------------------------------
+
+    def is_server_api(self, host: str | None, path: str) -> bool:
+        if host is not None and host != GRAPH_HOST and host not in ("127.0.0.1", "localhost"):
+            return False
+        return bool(_EVENTS_PATH.match(path))
+
+    def handle_server(self, request: CapturedRequest) -> ServerAnswer:
+        match = _EVENTS_PATH.match(path_of(request.url))
+        pixel_id = match.group("pixel") if match else None
+        api_version = match.group("version") if match else None
+        token, token_location = None, None
+        for key, value in query_params(request.url):
+            if key == "access_token":
+                token, token_location = value, "query"
+
+        def rejected(reason: str, error: dict[str, Any]) -> ServerAnswer:
+            event = Event(
+                platform=NAME, source="server", pixel_id=pixel_id, event_name=None,
+                event_id=None, event_time=None, arrival_time=request.arrival_time,
+                raw=request, error=reason,
+            )
+            return ServerAnswer([event], 400, error, token_location, token)
+
+        try:
+            body = decompressed_body(request)
+            payload, body_kind = self._payload(request, body)
+        except WireError as exc:
+            return rejected(
+                f"Conversions API body unreadable: {exc}",
+                graph_error(f"(#100) Invalid request body: {exc}", title="Invalid Request Body"),
+            )
+        if not isinstance(payload, dict):
+            return rejected(
+                "Conversions API body is not a JSON object",
+                graph_error("(#100) The request body must be an object with a data field"),
+            )
+        if payload.get("access_token") and token is None:
+            token, token_location = str(payload["access_token"]), body_kind
+        data = payload.get("data")
+        if isinstance(data, str):
+            try:
+                data = json.loads(data)
+            except ValueError as exc:
+                return rejected(
+                    f"`data` is not a JSON array: {exc}",
+                    graph_error("(#100) param data must be an array.",
+                                title="Invalid data parameter"),
+                )
+        if not isinstance(data, list):
+            return rejected(
+                "`data` is missing or not an array",
+                graph_error("(#100) param data must be an array.", title="Invalid data parameter"),
+            )
+        events = [
+            self._server_event(item, index, pixel_id, api_version, payload, request)
+            for index, item in enumerate(data)
+        ]
+        bad = [e for e in events if e.error]
+        if bad or not events:
+            reason = bad[0].error if bad else "`data` is an empty array"
+            return ServerAnswer(
+                events or [Event(NAME, "server", pixel_id, None, None, None,
+                                 request.arrival_time, raw=request, error=reason)],
+                400,
+                graph_error(f"(#100) {reason}", title="Invalid parameter"),
+                token_location,
+                token,
+            )
+        answer = {"events_received": len(events), "messages": [], "fbtrace_id": fbtrace_id()}
+        return ServerAnswer(events, 200, answer, token_location, token)
+
+    def _payload(self, request: CapturedRequest, body: bytes) -> tuple[Any, str]:
+        """The decoded body and its kind ("json" or "form")."""
+        kind = media_type(request)
+        looks_json = body.lstrip()[:1] in (b"{", b"[")
+        if kind == "application/json" or (kind not in ("application/x-www-form-urlencoded",
+                                                       "multipart/form-data") and looks_json):
+            return json_body(body), "json"
+        fields = dict(form_params(request, body))
+        if not fields:
+            raise WireError("body is empty" if not body else
+                            f"body is neither JSON nor a form (Content-Type {kind or 'missing'})")
+        return fields, "form"
+
+    def _server_event(
+        self,
+        item: Any,
+        index: int,
+        pixel_id: str | None,
+        api_version: str | None,
+        payload: dict[str, Any],
+        request: CapturedRequest,
+    ) -> Event:
+        event = Event(
+            platform=NAME, source="server", pixel_id=pixel_id, event_name=None, event_id=None,
+            event_time=None, arrival_time=request.arrival_time, raw=request,
+        )
+        if not isinstance(item, dict):
+            event.error = f"data[{index}] is a {type(item).__name__}, not an event object"
+            return event
+        name = item.get("event_name")
+        event.event_name = name if isinstance(name, str) else None
+        event_id = item.get("event_id")
+        event.event_id = str(event_id) if event_id is not None else None
+        event.event_time_raw = item.get("event_time")
+        event.event_time = _as_seconds(item.get("event_time"))
+        user_data = item.get("user_data")
+        custom_data = item.get("custom_data")
+        event.user_data = user_data if isinstance(user_data, dict) else {}
+        event.custom_data = custom_data if isinstance(custom_data, dict) else {}
+        url = item.get("event_source_url")
+        event.page_url = url if isinstance(url, str) else None
+        event.extra = {
+            "index": index,
+            "api_version": api_version,
+            "action_source": item.get("action_source"),
+            "test_event_code": payload.get("test_event_code"),
+            "fbp": event.user_data.get("fbp"),
+            "fbc": event.user_data.get("fbc"),
+            "user_agent": event.user_data.get("client_user_agent"),
+            "client_ip_address": event.user_data.get("client_ip_address"),
+        }
+        if event.event_name is None:
+            event.error = f"data[{index}] has no event_name"
+        elif event.event_time is None:
+            event.error = f"data[{index}] ({event.event_name}) has no numeric event_time"
+        return event
+
+    def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
+        if kind == "expired_token":
+            return 400, graph_error(
+                "Error validating access token: Session has expired.", code=190, subcode=463)
+        if kind == "invalid_token":
+            return 400, graph_error("Invalid OAuth access token - Cannot parse access token",
+                                    code=190)
+        if kind == "429":
+            return 429, graph_error("(#17) User request limit reached", code=17,
+                                    transient=True, error_type="OAuthException")
+        if kind == "transient":
+            return 500, graph_error("An unexpected error has occurred. Please retry your "
+                                    "request later.", code=2, transient=True)
+        return 500, graph_error("An unknown error has occurred.", code=1, transient=True)
+
+    # --- dedup ------------------------------------------------------------------------
+
+    def dedup_key(self, event: Event) -> tuple[Any, ...] | None:
+        if not event.event_id or event.event_name is None:
+            return None
+        return (event.pixel_id, event.event_name, event.event_id)
+
+    def dedup_rule(self) -> str:
+        return ("Meta merges a browser and a server event when pixel id, event name "
+                "(`ev` = `event_name`) and event id (`eid` = `event_id`) are byte-for-byte equal")
+
+
+META = register(Meta())

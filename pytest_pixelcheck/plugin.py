@@ -1,0 +1,185 @@
+"""pytest wiring: options, fixtures and report hooks. Logic lives elsewhere.
+
+Per-test data rides on the test report (``report.pixelcheck``, plain types), so
+under xdist the controller sees every worker's tests and prints one summary.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .assertions import PixelcheckAssertionError
+from .capture import Pixelcheck
+from .findings import diagnose
+from .harness import Harness, HarnessConfig
+from .matching import EventNameStats
+from .report import stats_table, test_report
+
+_HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
+
+# (ini name, help, type, default); each also has a --pixelcheck-... flag
+_SETTINGS: list[tuple[str, str, str, Any]] = [
+    ("pixelcheck_browser", "Chromium executable (default: Playwright's, then the system's)",
+     "string", None),
+    ("pixelcheck_headed", "run the browser with a window", "bool", False),
+    ("pixelcheck_timeout", "seconds assertions wait for straggling events", "string", "5"),
+    ("pixelcheck_fail_on", "lowest finding severity that fails assert_deduplicated "
+     "(error|warning)", "string", "error"),
+    ("pixelcheck_late_after", "seconds after which a server twin counts as late", "string", "3"),
+    ("pixelcheck_race_tolerance", "seconds a server twin may precede the browser's before "
+     "it is reported", "string", "0.5"),
+    ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
+     "network instead of the offline stand-in", "bool", False),
+]
+
+
+def _flag(ini_name: str) -> str:
+    return "--" + ini_name.replace("_", "-")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pixelcheck", "pixel/conversion API deduplication checks")
+    for name, help_text, kind, default in _SETTINGS:
+        parser.addini(name, help_text, type=kind, default=default)
+        if kind == "bool":
+            group.addoption(_flag(name), action="store_true", default=None, dest=name,
+                            help=help_text)
+        else:
+            group.addoption(_flag(name), action="store", default=None, dest=name,
+                            metavar="VALUE", help=help_text)
+    if not _HAS_PYTEST_PLAYWRIGHT:
+        # pytest-playwright owns --headed when it is installed; we read its value then.
+        group.addoption("--headed", action="store_true", default=False,
+                        help="run the pixelcheck browser with a window")
+
+
+def _setting(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name, default=None)
+    return value if value is not None else config.getini(name)
+
+
+def harness_config(config: pytest.Config) -> HarnessConfig:
+    headed = bool(_setting(config, "pixelcheck_headed")) or bool(
+        config.getoption("headed", default=False))
+    return HarnessConfig(
+        browser_path=_setting(config, "pixelcheck_browser") or None,
+        headless=not headed,
+        serve_libraries=not _setting(config, "pixelcheck_real_libraries"),
+        default_timeout=float(_setting(config, "pixelcheck_timeout")),
+        fail_on=str(_setting(config, "pixelcheck_fail_on")),
+        late_after=float(_setting(config, "pixelcheck_late_after")),
+        race_tolerance=float(_setting(config, "pixelcheck_race_tolerance")),
+    )
+
+
+# --- fixtures ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pixelcheck_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
+    """The session's store, proxy and sink (the browser starts on first use)."""
+    harness = Harness(harness_config(pytestconfig)).start()
+    pytestconfig.stash[_HARNESS_KEY] = harness
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture(scope="session")
+def pixelcheck_proxy(pixelcheck_harness: Harness) -> Any:
+    """The intercepting proxy: ``.url``, ``.ca_cert_path``."""
+    return pixelcheck_harness.proxy
+
+
+@pytest.fixture(scope="session")
+def pixelcheck_sink(pixelcheck_harness: Harness) -> Any:
+    """The server API sink: ``.url`` replaces ``https://graph.facebook.com``."""
+    return pixelcheck_harness.sink
+
+
+@pytest.fixture(scope="session")
+def pixelcheck_browser(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> Any:
+    """The session's Chromium, routed through the proxy and trusting its CA."""
+    playwright = None
+    if request.config.pluginmanager.hasplugin("playwright"):
+        # Compose with pytest-playwright: reuse its Playwright instance instead of
+        # starting a second driver in the same thread.
+        playwright = request.getfixturevalue("playwright")
+    return pixelcheck_harness.browser(playwright).browser
+
+
+@pytest.fixture
+def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> Pixelcheck:
+    """This test's capture: events, ``wait_for``, ``match()``, ``findings()``."""
+    capture = pixelcheck_harness.capture(request.node.nodeid)
+    request.node.stash[_CAPTURE_KEY] = capture
+    return capture
+
+
+@pytest.fixture
+def pixelcheck_context(pixelcheck: Pixelcheck, pixelcheck_browser: Any,
+                       pixelcheck_harness: Harness) -> Iterator[Any]:
+    """A fresh browser context for this test (own cookies, own storage)."""
+    context = pixelcheck_harness.browser().new_context()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def pixelcheck_page(pixelcheck_context: Any) -> Any:
+    """A Playwright page whose traffic goes through the pixelcheck proxy."""
+    return pixelcheck_context.new_page()
+
+
+_HARNESS_KEY = pytest.StashKey[Harness]()
+_CAPTURE_KEY = pytest.StashKey[Pixelcheck]()
+
+
+# --- reporting --------------------------------------------------------------------------
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    capture = item.stash.get(_CAPTURE_KEY, None)
+    if capture is None or report.when != "call":
+        return
+    result = capture.match()
+    findings = diagnose(result, capture.settings, earlier_events=capture.earlier_events())
+    report.pixelcheck = {
+        "stats": [vars(s) for s in result.stats().values()],
+        "findings": [{"code": f.code, "severity": f.severity} for f in findings],
+    }
+    own_message = call.excinfo is not None and isinstance(call.excinfo.value,
+                                                          PixelcheckAssertionError)
+    if report.failed and not own_message:
+        report.sections.append(("pixelcheck", test_report(result, findings)))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    totals: dict[tuple[str, str], EventNameStats] = {}
+    codes: dict[str, int] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            data = getattr(report, "pixelcheck", None)
+            if not data:
+                continue
+            for row in data["stats"]:
+                key = (row["platform"], row["event_name"])
+                total = totals.setdefault(key, EventNameStats(*key))
+                for name in ("browser", "server", "deduplicated", "browser_only",
+                             "server_only"):
+                    setattr(total, name, getattr(total, name) + row[name])
+            for finding in data["findings"]:
+                codes[finding["code"]] = codes.get(finding["code"], 0) + 1
+    if not totals:
+        return
+    terminalreporter.section("pixelcheck")
+    terminalreporter.write_line(stats_table(totals.values()))
+    if codes:
+        terminalreporter.write_line("  findings: " + ", ".join(
+            f"{code} x{n}" for code, n in sorted(codes.items())))

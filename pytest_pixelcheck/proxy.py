@@ -1,0 +1,332 @@
+"""The intercepting proxy: mitmproxy embedded in this process, with our addon.
+
+Why in-process on its own thread rather than a ``mitmdump`` subprocess: captured
+events land directly in the shared ``EventStore`` (no IPC, no serialisation, no
+polling a file), and start-up is one event-loop spin instead of a Python
+interpreter plus mitmproxy import in a child (see benchmarks/startup.py for the
+measured numbers of both). mitmproxy's ``ctx`` is process-global, so there is
+one proxy per process; under xdist each worker is its own process.
+
+What the addon does with each request:
+- a platform's collection hit (``www.facebook.com/tr``): record, decode, answer
+  it here (never forwarded);
+- a platform's JS library (``connect.facebook.net/.../fbevents.js``): answer
+  with the offline stand-in, unless real libraries are allowed;
+- a platform's server API host (``graph.facebook.com``): reroute to the sink,
+  which decodes and answers it like the platform;
+- anything else (the site under test, loopback included): pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import platforms
+from .events import CapturedRequest, Event, EventStore
+
+log = logging.getLogger(__name__)
+
+SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
+
+
+@dataclass
+class TrafficEntry:
+    """One request the proxy saw, for HAR artifacts and diagnostics."""
+
+    started: float
+    method: str
+    url: str
+    request_headers: list[tuple[str, str]]
+    request_body: bytes
+    status: int | None = None
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+    response_body: bytes = b""
+    handled_by: str = "passthrough"  # collection | library | sink | passthrough
+    error: str | None = None
+    finished: float | None = None
+
+
+class ProxyError(RuntimeError):
+    pass
+
+
+class _PixelAddon:
+    def __init__(self, proxy: PixelProxy) -> None:
+        self.proxy = proxy
+
+    # mitmproxy calls these from the proxy thread's event loop.
+    def running(self) -> None:
+        self.proxy._on_running()
+
+    def request(self, flow: Any) -> None:
+        try:
+            self._request(flow)
+        except Exception as exc:  # never let one odd request take the proxy down
+            log.exception("pixelcheck proxy: request hook failed")
+            self.proxy._record_internal_error(flow, exc)
+
+    def _request(self, flow: Any) -> None:
+        from mitmproxy import http
+
+        req = flow.request
+        host = req.pretty_host.lower()
+        path = req.path.split("?", 1)[0]
+        entry = TrafficEntry(
+            started=req.timestamp_start or time.time(),
+            method=req.method,
+            url=req.pretty_url,
+            request_headers=list(req.headers.items(multi=True)),
+            request_body=req.raw_content or b"",
+        )
+        flow.metadata["pixelcheck_entry"] = entry
+        self.proxy._traffic_append(entry)
+
+        platform = platforms.for_collection(host, path)
+        if platform is not None:
+            entry.handled_by = "collection"
+            captured = CapturedRequest(
+                method=req.method,
+                url=req.pretty_url,
+                headers=entry.request_headers,
+                body=entry.request_body,
+                arrival_time=time.time(),
+                channel="proxy",
+            )
+            canned = platform.collection_response(captured)
+            captured.response_status = canned.status
+            self.proxy.store.add(_decode_safely(platform, captured))
+            flow.response = http.Response.make(
+                canned.status, canned.body,
+                {"Content-Type": canned.content_type, "Cache-Control": "no-store",
+                 **canned.headers},
+            )
+            return
+
+        if self.proxy.serve_libraries:
+            found = platforms.for_library(host, path)
+            if found is not None:
+                entry.handled_by = "library"
+                canned = found[1]
+                flow.response = http.Response.make(
+                    canned.status, canned.body,
+                    {"Content-Type": canned.content_type, "Cache-Control": "no-store"},
+                )
+                return
+
+        if platforms.is_server_host(host):
+            sink_address = self.proxy.sink_address
+            if sink_address is None:
+                entry.handled_by = "blocked"
+                flow.response = http.Response.make(
+                    502, b"pixelcheck: no sink to receive this server API call",
+                    {"Content-Type": "text/plain"})
+                return
+            entry.handled_by = "sink"
+            req.headers[SINK_ORIGINAL_HOST_HEADER] = host
+            req.scheme = "http"
+            req.host, req.port = sink_address
+            return
+
+    def response(self, flow: Any) -> None:
+        entry: TrafficEntry | None = flow.metadata.get("pixelcheck_entry")
+        if entry is None or flow.response is None:
+            return
+        entry.status = flow.response.status_code
+        entry.response_headers = list(flow.response.headers.items(multi=True))
+        entry.response_body = flow.response.raw_content or b""
+        entry.finished = time.time()
+
+    def error(self, flow: Any) -> None:
+        entry: TrafficEntry | None = flow.metadata.get("pixelcheck_entry")
+        if entry is not None and flow.error is not None:
+            entry.error = str(flow.error)
+            entry.finished = time.time()
+
+    def tls_failed_client(self, data: Any) -> None:
+        sni = getattr(data.context.client, "sni", None)
+        self.proxy._tls_failure(sni, str(getattr(data.conn, "error", "") or "handshake failed"))
+
+
+def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> list[Event]:
+    try:
+        events = platform.decode_browser(captured)
+    except Exception as exc:  # a decoder bug must not lose the hit
+        log.exception("pixelcheck: %s decoder failed", platform.name)
+        events = []
+        error = f"decoder crashed: {type(exc).__name__}: {exc}"
+        events.append(Event(platform.name, "browser", None, None, None, None,
+                            captured.arrival_time, raw=captured, error=error))
+    return events or [Event(platform.name, "browser", None, None, None, None,
+                            captured.arrival_time, raw=captured,
+                            error="collection hit carried no event")]
+
+
+class PixelProxy:
+    """mitmproxy on a background thread, recording collection hits into ``store``."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        *,
+        listen_host: str = "127.0.0.1",
+        listen_port: int = 0,
+        confdir: str | Path | None = None,
+        serve_libraries: bool = True,
+    ) -> None:
+        self.store = store
+        self.listen_host = listen_host
+        self.listen_port = listen_port
+        self._own_confdir = confdir is None
+        self.confdir = Path(confdir or tempfile.mkdtemp(prefix="pixelcheck-ca-"))
+        self.serve_libraries = serve_libraries
+        #: (host, port) of the sink that receives rerouted server API calls
+        self.sink_address: tuple[str, int] | None = None
+        self.port: int | None = None
+        self.traffic: list[TrafficEntry] = []
+        self.tls_failures: list[tuple[str | None, str]] = []
+        self.internal_errors: list[str] = []
+        self.startup_seconds: float | None = None
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._master: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._startup_error: BaseException | None = None
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self, timeout: float = 15.0) -> PixelProxy:
+        started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="pixelcheck-proxy", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise ProxyError(f"mitmproxy did not start listening within {timeout:.0f}s")
+        if self._startup_error is not None:
+            raise ProxyError(f"mitmproxy failed to start: {self._startup_error}")
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def stop(self) -> None:
+        master, loop = self._master, self._loop
+        if master is not None and loop is not None and loop.is_running():
+            # Clearing the servers first releases the listening socket (mitmproxy's
+            # shutdown alone leaves it bound).
+            async def _close() -> None:
+                proxyserver = master.addons.get("proxyserver")
+                if proxyserver is not None:
+                    await proxyserver.servers.update([])
+                master.shutdown()
+
+            future = asyncio.run_coroutine_threadsafe(_close(), loop)
+            try:
+                future.result(timeout=10)
+            except Exception:
+                master.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._master = None
+
+    def __enter__(self) -> PixelProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        except BaseException as exc:  # surfaced to start()
+            self._startup_error = exc
+            self._ready.set()
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        from mitmproxy import options
+        from mitmproxy.addons import default_addons
+        from mitmproxy.master import Master
+
+        opts = options.Options(
+            listen_host=self.listen_host,
+            listen_port=self.listen_port,
+            confdir=str(self.confdir),
+        )
+        # A plain Master: DumpMaster's ErrorCheck addon would sys.exit() on errors.
+        master = Master(opts)
+        master.addons.add(*default_addons())
+        master.addons.add(_PixelAddon(self))
+        # Registered by an addon, so settable only once the addons are loaded.
+        master.options.update(connection_strategy="lazy", ssl_insecure=False)
+        self._master = master
+        await master.run()
+
+    def _on_running(self) -> None:
+        proxyserver = self._master.addons.get("proxyserver")
+        addrs = proxyserver.listen_addrs()
+        if not addrs:
+            self._startup_error = ProxyError("proxy server is not listening")
+        else:
+            self.port = addrs[0][1]
+        self._ready.set()
+
+    # --- facts for users --------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise ProxyError("proxy is not started")
+        return f"http://{self.listen_host}:{self.port}"
+
+    @property
+    def ca_cert_path(self) -> Path:
+        """PEM of the session CA: give it to a backend (SSL_CERT_FILE, REQUESTS_CA_BUNDLE)."""
+        return self.confdir / "mitmproxy-ca-cert.pem"
+
+    @property
+    def ca_spki_sha256_base64(self) -> str:
+        """What Chromium's ``--ignore-certificate-errors-spki-list`` takes.
+
+        mitmproxy's leaf certificates reuse the CA's key, so trusting this SPKI
+        makes every connection of the browser trust the proxy, not only the ones
+        a context's ``ignore_https_errors`` covers.
+        """
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
+        spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+    def traffic_since(self, index: int) -> list[TrafficEntry]:
+        with self._lock:
+            return list(self.traffic[index:])
+
+    def traffic_mark(self) -> int:
+        with self._lock:
+            return len(self.traffic)
+
+    # --- called from the proxy thread -------------------------------------------------
+
+    def _traffic_append(self, entry: TrafficEntry) -> None:
+        with self._lock:
+            self.traffic.append(entry)
+
+    def _tls_failure(self, sni: str | None, reason: str) -> None:
+        with self._lock:
+            self.tls_failures.append((sni, reason))
+
+    def _record_internal_error(self, flow: Any, exc: BaseException) -> None:
+        with self._lock:
+            self.internal_errors.append(f"{flow.request.pretty_url}: {exc!r}")

@@ -1,0 +1,46 @@
+"""Keep secrets out of everything pixelcheck prints or writes.
+
+Access tokens travel in query strings, form fields, JSON bodies and headers;
+each report, log line and artifact passes through ``redact`` first.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+SECRET_PARAMS = ("access_token", "api_secret", "access-token", "client_secret")
+MASK = "***redacted***"
+
+_KEYS = "|".join(re.escape(p) for p in SECRET_PARAMS)
+_PARAM = re.compile(
+    rf"(?P<key>(?:{_KEYS}))(?P<sep>=|\"\s*:\s*\"|'\s*:\s*')(?P<value>[^&\s\"'#]+)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"(?P<key>Bearer\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})")
+
+_known_lock = threading.Lock()
+_known_secrets: set[str] = set()
+
+
+def remember_secret(value: str | None) -> None:
+    """A token seen on the wire or configured: masked wherever it shows up later."""
+    if value and len(value) >= 6:
+        with _known_lock:
+            _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    text = _PARAM.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
+    text = _BEARER.sub(lambda m: f"{m.group('key')}{MASK}", text)
+    with _known_lock:
+        secrets = sorted(_known_secrets, key=len, reverse=True)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text
+
+
+def redact_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    sensitive = {"authorization", "access-token", "cookie", "set-cookie", "x-api-key"}
+    return [(k, MASK if k.lower() in sensitive and k.lower() not in ("cookie", "set-cookie")
+             else redact(v)) for k, v in headers]

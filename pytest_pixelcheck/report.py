@@ -1,0 +1,169 @@
+"""Text rendering of one test's events and findings, readable at 80 columns.
+
+The table puts each conversion on one row: browser copy left, server copy
+right, so a missing or mismatched side is visible at a glance.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .events import Event
+from .findings import Finding
+from .matching import EventNameStats, MatchResult
+from .redact import redact
+
+WIDTH = 80
+_MARKS = {
+    "pair": "=",
+    "browser_only": "B",
+    "server_only": "S",
+    "extra": "D",
+    "rejected": "R",
+    "undecodable": "?",
+}
+LEGEND = ("= merged pair  B browser only  S server only  D extra copy  "
+          "R rejected by API  ? undecodable")
+
+
+def shorten(text: str | None, width: int) -> str:
+    """Cut in the middle so both ends of an id stay visible (suffixes matter)."""
+    if text is None:
+        return "-"
+    text = text.replace("\n", "\\n")
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + text[-tail:]
+
+
+def _value(event: Event | None) -> str:
+    if event is None:
+        return ""
+    value = event.custom_data.get("value")
+    if value is None:
+        return "-"
+    try:
+        return f"{float(value):g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@dataclass
+class _Row:
+    mark: str
+    name: str
+    browser: Event | None
+    server: Event | None
+
+    @property
+    def first_seq(self) -> int:
+        return min(e.seq for e in (self.browser, self.server) if e is not None)
+
+
+def _rows(result: MatchResult) -> list[_Row]:
+    rows = [_Row(_MARKS["pair"], p.browser.event_name or "", p.browser, p.server)
+            for p in result.pairs]
+    rows += [_Row(_MARKS["browser_only"], e.event_name or "", e, None)
+             for e in result.browser_only]
+    rows += [_Row(_MARKS["server_only"], e.event_name or "", None, e)
+             for e in result.server_only]
+    for dup in result.duplicates:
+        for extra in dup.events[1:]:
+            rows.append(_Row(_MARKS["extra"], extra.event_name or "",
+                             extra if dup.source == "browser" else None,
+                             extra if dup.source == "server" else None))
+    rows += [_Row(_MARKS["rejected"], e.event_name or "", None, e) for e in result.rejected]
+    for event in result.undecodable:
+        rows.append(_Row(_MARKS["undecodable"], event.event_name or "<undecodable>",
+                         event if event.source == "browser" else None,
+                         event if event.source == "server" else None))
+    rows.sort(key=lambda r: r.first_seq)
+    return rows
+
+
+def events_table(result: MatchResult, *, width: int = WIDTH) -> str:
+    """The test's events, browser and server side by side, paired rows aligned."""
+    if not result.events:
+        return "  (no events captured)"
+    start = min(e.arrival_time for e in result.events)
+    # name, browser id, time, server id, time, value (browser / server)
+    id_width = max(12, (width - 42) // 2)
+    header = (f"  {'name':<14} {'browser id':<{id_width}} {'t':>6} "
+              f"{'server id':<{id_width}} {'t':>6} {'value b/s':>9}")
+    lines = [header, "  " + "-" * (len(header) - 2)]
+
+    def when(event: Event | None) -> str:
+        return f"{event.arrival_time - start:5.2f}s" if event is not None else ""
+
+    def ident(event: Event | None) -> str:
+        if event is None:
+            return "-"
+        if event.error:
+            return "<undecodable>"
+        return shorten(repr(event.event_id) if event.event_id is not None else "<no id>",
+                       id_width)
+
+    for row in _rows(result):
+        value = f"{_value(row.browser) or '·'}/{_value(row.server) or '·'}"
+        lines.append(
+            f"{row.mark} {shorten(row.name, 14):<14} {ident(row.browser):<{id_width}} "
+            f"{when(row.browser):>6} {ident(row.server):<{id_width}} {when(row.server):>6} "
+            f"{shorten(value, 9):>9}"
+        )
+    lines.append("  " + LEGEND)
+    return "\n".join(lines)
+
+
+def findings_text(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
+    if not findings:
+        return "  no findings"
+    lines = []
+    for finding in findings:
+        head = f"{finding.severity.upper()} [{finding.code}] {finding.message}"
+        lines += textwrap.wrap(redact(head), width, initial_indent="  ",
+                               subsequent_indent="      ")
+        for detail in finding.details:
+            lines += textwrap.wrap(redact(detail), width, initial_indent="      ",
+                                   subsequent_indent="        ")
+        lines += textwrap.wrap("fix: " + finding.fix, width, initial_indent="      ",
+                               subsequent_indent="        ")
+    return "\n".join(lines)
+
+
+def count_severities(findings: Iterable[Finding]) -> str:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev in ("error", "warning", "info")
+             if (n := counts.get(sev))]
+    return ", ".join(parts) or "none"
+
+
+def stats_table(stats: Iterable[EventNameStats], *, width: int = WIDTH) -> str:
+    """Per platform and event name: browser, server, merged, one-side-only, rate."""
+    header = (f"  {'platform':<9} {'event':<20} {'browser':>7} {'server':>6} "
+              f"{'dedup':>6} {'b-only':>6} {'s-only':>6} {'rate':>6}")
+    lines = [header, "  " + "-" * (len(header) - 2)]
+    for row in stats:
+        rate = "-" if row.dedup_rate is None else f"{row.dedup_rate:.0%}"
+        lines.append(
+            f"  {row.platform:<9} {shorten(row.event_name, 20):<20} {row.browser:>7} "
+            f"{row.server:>6} {row.deduplicated:>6} {row.browser_only:>6} "
+            f"{row.server_only:>6} {rate:>6}"
+        )
+    return "\n".join(lines)
+
+
+def test_report(result: MatchResult, findings: Sequence[Finding], *, title: str = "") -> str:
+    parts = []
+    if title:
+        parts.append(title)
+    parts.append("events captured in this test:")
+    parts.append(events_table(result))
+    parts.append(f"findings ({count_severities(findings)}):")
+    parts.append(findings_text(findings))
+    return "\n".join(parts)

@@ -1,0 +1,132 @@
+"""The server sink: a local HTTP server that answers like the platforms' server APIs.
+
+Built on pytest-httpserver's ``HTTPServer`` (threaded, so a slow answer for one
+call does not hold up the next). A backend reaches it either by pointing its
+Graph base URL at ``sink.url``, or by sending to the real host through the
+proxy, which reroutes the call here with the original host in a header. Both
+paths end in the same ``_handle``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from . import platforms
+from .events import CapturedRequest, Event, EventStore
+from .proxy import SINK_ORIGINAL_HOST_HEADER
+
+
+class ConversionSink:
+    """Stands in for graph.facebook.com (and later platforms' server APIs)."""
+
+    def __init__(self, store: EventStore, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.server: Any = None
+        self.startup_seconds: float | None = None
+        #: every request with the status it was answered with, in arrival order
+        self.requests: list[CapturedRequest] = []
+        self.status_counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def start(self) -> ConversionSink:
+        from pytest_httpserver import HTTPServer
+
+        started = time.perf_counter()
+        self.server = HTTPServer(host=self.host, port=self.port, threaded=True)
+        self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
+        self.server.start()
+        self.port = self.server.port
+        self.startup_seconds = time.perf_counter() - started
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.is_running():
+            self.server.clear()
+            self.server.stop()
+
+    def __enter__(self) -> ConversionSink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL that replaces ``https://graph.facebook.com``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return (self.host, int(self.port))
+
+    def requests_since(self, index: int) -> list[CapturedRequest]:
+        with self._lock:
+            return list(self.requests[index:])
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self.requests)
+
+    # --- request handling (sink thread) -----------------------------------------------
+
+    def _handle(self, request: Any) -> Any:
+        from werkzeug import Response
+
+        original_host = request.headers.get(SINK_ORIGINAL_HOST_HEADER)
+        full_path = request.full_path.rstrip("?") if request.query_string else request.path
+        url = f"https://{original_host}{full_path}" if original_host else request.url
+        headers = [(k, v) for k, v in request.headers.items()
+                   if k.lower() != SINK_ORIGINAL_HOST_HEADER.lower()]
+        captured = CapturedRequest(
+            method=request.method,
+            url=url,
+            headers=headers,
+            body=request.get_data(cache=True, parse_form_data=False),
+            arrival_time=time.time(),
+            channel="proxy" if original_host else "sink",
+            original_host=original_host,
+        )
+        status, body = self._answer(captured, original_host.lower() if original_host else None,
+                                    request.path)
+        captured.response_status = status
+        captured.response_body = json.dumps(body).encode()
+        with self._lock:
+            self.requests.append(captured)
+            self.status_counts[status] += 1
+        return Response(captured.response_body, status=status, content_type="application/json")
+
+    def _answer(
+        self, captured: CapturedRequest, host: str | None, path: str
+    ) -> tuple[int, dict[str, Any]]:
+        platform = platforms.for_server_api(host, path)
+        if platform is None:
+            reason = f"no platform's server API is served at {captured.method} {path}"
+            captured.response_status = 404
+            self.store.add([self._undecodable("unknown", captured, reason)])
+            return 404, {"error": {"message": reason, "code": 404}}
+        try:
+            answer = platform.handle_server(captured)
+        except Exception as exc:  # a decoder bug must not lose the call or kill the sink
+            reason = f"decoder crashed: {type(exc).__name__}: {exc}"
+            captured.response_status = 500
+            self.store.add([self._undecodable(platform.name, captured, reason)])
+            return 500, {"error": {"message": f"pixelcheck sink: {reason}", "code": 1}}
+        # The status is set before the events become visible, so a reader never
+        # sees an event whose answer is still unknown.
+        captured.response_status = answer.status
+        for event in answer.events:
+            event.extra.setdefault("token_location", answer.token_location)
+        self.store.add(answer.events)
+        return answer.status, answer.body
+
+    @staticmethod
+    def _undecodable(platform: str, captured: CapturedRequest, reason: str) -> Event:
+        return Event(platform, "server", None, None, None, None, captured.arrival_time,
+                     raw=captured, error=reason)

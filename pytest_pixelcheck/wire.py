@@ -1,0 +1,100 @@
+"""Body decoding shared by every platform: compression, forms, multipart, JSON.
+
+Each function either returns data or raises ``WireError`` with a sentence a
+QA engineer can read; platforms turn that into an undecodable event.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .events import CapturedRequest
+
+
+class WireError(ValueError):
+    """The request could not be read; the message says why."""
+
+
+def decompressed_body(request: CapturedRequest) -> bytes:
+    body = request.body
+    encoding = (request.header("content-encoding") or "").strip().lower()
+    try:
+        if encoding == "gzip" or (not encoding and body[:2] == b"\x1f\x8b"):
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:
+                return zlib.decompress(body, -zlib.MAX_WBITS)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise WireError(
+            f"body says Content-Encoding {encoding or 'gzip'} but is not: {exc}") from None
+    if encoding and encoding not in ("identity", "gzip", "deflate"):
+        raise WireError(f"unsupported Content-Encoding {encoding!r}")
+    return body
+
+
+def body_text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(f"body is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def media_type(request: CapturedRequest) -> str:
+    return (request.header("content-type") or "").split(";")[0].strip().lower()
+
+
+def query_params(url: str) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True)
+
+
+def form_params(request: CapturedRequest, body: bytes) -> list[tuple[str, str]]:
+    """Parameters of a form-like body: urlencoded, multipart, or text/plain."""
+    if not body:
+        return []
+    kind = media_type(request)
+    if kind == "multipart/form-data":
+        return _multipart_fields(request.header("content-type") or "", body)
+    return parse_qsl(body_text(body), keep_blank_values=True)
+
+
+def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise WireError("multipart/form-data body without readable parts")
+    fields = []
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name is None:
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields.append((str(name), payload.decode("utf-8", "replace")))
+    return fields
+
+
+def json_body(body: bytes) -> Any:
+    text = body_text(body)
+    if not text.strip():
+        raise WireError("body is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WireError(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path or "/"
