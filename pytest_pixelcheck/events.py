@@ -6,6 +6,7 @@ and tests read them from the main thread: the store is the one place they meet.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,40 @@ class CapturedRequest:
     original_host: str | None = None
     response_status: int | None = None
     response_body: bytes = b""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-safe); a body that is not UTF-8 is base64."""
+        try:
+            body: dict[str, str] = {"body": self.body.decode("utf-8")}
+        except UnicodeDecodeError:
+            body = {"body_base64": base64.b64encode(self.body).decode()}
+        return {
+            "method": self.method,
+            "url": self.url,
+            "headers": [list(h) for h in self.headers],
+            **body,
+            "arrival_time": self.arrival_time,
+            "channel": self.channel,
+            "original_host": self.original_host,
+            "response_status": self.response_status,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CapturedRequest:
+        if "body_base64" in data:
+            body = base64.b64decode(data["body_base64"])
+        else:
+            body = str(data.get("body", "")).encode("utf-8")
+        return cls(
+            method=data.get("method", "GET"),
+            url=data["url"],
+            headers=[(str(k), str(v)) for k, v in data.get("headers", [])],
+            body=body,
+            arrival_time=float(data.get("arrival_time", 0.0)),
+            channel=data.get("channel", "proxy"),
+            original_host=data.get("original_host"),
+            response_status=data.get("response_status"),
+        )
 
     def header(self, name: str, default: str | None = None) -> str | None:
         lname = name.lower()

@@ -25,7 +25,7 @@ from . import CannedResponse, Platform, ServerAnswer, register
 
 NAME = "meta"
 GRAPH_HOST = "graph.facebook.com"
-_PIXEL_HOST = re.compile(r"^(?:www\.)?(?:[a-z0-9-]+\.)?facebook\.com$")
+_PIXEL_HOST = re.compile(r"^(?:www\.(?:[a-z0-9-]+\.)?)?facebook\.com$")
 _EVENTS_PATH = re.compile(r"^/v(?P<version>\d+(?:\.\d+)?)/(?P<pixel>[^/]+)/events/?$")
 _LIBRARY_PATH = re.compile(r"^/(?:[a-z]{2}_[A-Z]{2}/)?fbevents\.js$|^/signals/config/")
 _BRACKETED = re.compile(r"^(cd|ud)\[(.+)\]$")

@@ -1,0 +1,148 @@
+"""HTML of the shop's pages, built from escaped f-strings.
+
+Element ids and input names are part of the test contract (Playwright drives them):
+``#add-to-cart``, ``#checkout``, ``#checkout-form``, ``#place-order``, ``#order-id``,
+``#product-link-<sku>`` and the checkout inputs ``email``, ``phone``, ``first_name``,
+``last_name``, ``city``, ``zip``, ``country``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from html import escape
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; color: #222; }
+header a { text-decoration: none; margin-right: 1rem; }
+table { border-collapse: collapse; width: 100%; }
+td, th { border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; }
+label { display: block; margin: .4rem 0; }
+input { padding: .3rem; width: 16rem; }
+button, .button { padding: .5rem 1rem; background: #1877f2; color: #fff; border: 0;
+  border-radius: 4px; text-decoration: none; cursor: pointer; }
+"""
+
+
+@dataclass(frozen=True)
+class Product:
+    sku: str
+    name: str
+    price: Decimal
+    currency: str = "USD"
+
+
+@dataclass(frozen=True)
+class Line:
+    product: Product
+    quantity: int
+
+    @property
+    def total(self) -> Decimal:
+        return self.product.price * self.quantity
+
+
+def money(amount: Decimal, currency: str) -> str:
+    return f"{amount:.2f} {escape(currency)}"
+
+
+def layout(title: str, body: str, script: str) -> str:
+    """A full page; ``script`` is trusted markup from the tracking builder."""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{escape(title)} - Example Shop</title>
+<style>{CSS}</style>
+{script}
+</head>
+<body>
+<header><a id="home" href="/">Example Shop</a><a id="cart-link" href="/cart">Cart</a></header>
+<main>
+<h1>{escape(title)}</h1>
+{body}
+</main>
+</body>
+</html>
+"""
+
+
+def product_list(products: Iterable[Product]) -> str:
+    items = "\n".join(
+        f'<li><a id="product-link-{escape(p.sku)}" href="/product/{escape(p.sku)}">'
+        f"{escape(p.name)}</a> - {money(p.price, p.currency)}</li>"
+        for p in products
+    )
+    return f'<ul id="products">\n{items}\n</ul>'
+
+
+def product_page(product: Product) -> str:
+    return f"""<p id="product-name">{escape(product.name)}</p>
+<p id="product-price">{money(product.price, product.currency)}</p>
+<form id="add-to-cart-form" method="post" action="/cart/add">
+<input type="hidden" name="sku" value="{escape(product.sku)}">
+<label>Quantity <input id="quantity" name="quantity" type="number" min="1" max="99" value="1">
+</label>
+<button id="add-to-cart" type="submit">Add to cart</button>
+</form>"""
+
+
+def cart_page(lines: list[Line]) -> str:
+    if not lines:
+        return '<p id="cart-empty">Your cart is empty. <a href="/">Keep shopping</a></p>'
+    rows = "\n".join(
+        f'<tr class="cart-line" data-sku="{escape(line.product.sku)}">'
+        f"<td>{escape(line.product.name)}</td><td>{line.quantity}</td>"
+        f"<td>{money(line.total, line.product.currency)}</td></tr>"
+        for line in lines
+    )
+    total = sum((line.total for line in lines), Decimal(0))
+    currency = lines[0].product.currency
+    return f"""<table id="cart">
+<tr><th>Product</th><th>Qty</th><th>Total</th></tr>
+{rows}
+</table>
+<p id="cart-total">Total: {money(total, currency)}</p>
+<p><a id="checkout" class="button" href="/checkout">Checkout</a></p>"""
+
+
+CHECKOUT_FIELDS = (
+    # (name, label, input type, default, required)
+    ("email", "Email", "email", "", True),
+    ("phone", "Phone", "tel", "", False),
+    ("first_name", "First name", "text", "", False),
+    ("last_name", "Last name", "text", "", False),
+    ("city", "City", "text", "", False),
+    ("zip", "ZIP", "text", "", False),
+    ("country", "Country", "text", "US", False),
+)
+
+
+def checkout_page(lines: list[Line], error: str | None = None) -> str:
+    if not lines:
+        return cart_page(lines)
+    inputs = "\n".join(
+        f'<label>{escape(label)} <input id="{name}" name="{name}" type="{kind}" '
+        f'value="{escape(default)}"{" required" if required else ""}></label>'
+        for name, label, kind, default, required in CHECKOUT_FIELDS
+    )
+    total = sum((line.total for line in lines), Decimal(0))
+    problem = f'<p id="checkout-error">{escape(error)}</p>' if error else ""
+    return f"""{problem}<p id="checkout-total">To pay: {money(total, lines[0].product.currency)}</p>
+<form id="checkout-form" method="post" action="/checkout">
+{inputs}
+<button id="place-order" type="submit">Place order</button>
+</form>"""
+
+
+def thanks_page(order_id: str, total: Decimal, currency: str, email: str) -> str:
+    return f"""<p>Thank you! Your order <strong id="order-id">{escape(order_id)}</strong>
+is confirmed.</p>
+<p id="order-total">Total: {money(total, currency)}</p>
+<p>A confirmation goes to <span id="order-email">{escape(email)}</span>.</p>
+<p><a href="/">Back to the shop</a></p>"""
+
+
+def message_page(text: str) -> str:
+    return f'<p id="message">{escape(text)}</p><p><a href="/">Back to the shop</a></p>'

@@ -1,0 +1,431 @@
+"""The shop: a stdlib HTTP server with a cart, a checkout and Meta tracking on both sides."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from . import pages
+from .faults import FAULT_COOKIE, FAULT_HEADER, ActiveFaults
+from .pages import Line, Product
+from .tracking import (
+    PURCHASE,
+    CapiSend,
+    CapiSender,
+    Customer,
+    RequestContext,
+    TrackedEvent,
+    browser_script,
+    new_event_id,
+    purchase_event_id,
+    server_sends,
+)
+
+log = logging.getLogger("example_site")
+
+SESSION_COOKIE = "shop_session"
+MAX_FORM_BYTES = 64 * 1024
+
+PRODUCTS: dict[str, Product] = {
+    "sku-1": Product("sku-1", "Blue Mug", Decimal("12.50")),
+    "sku-2": Product("sku-2", "Red Scarf", Decimal("25.00")),
+}
+
+
+@dataclass
+class ShopConfig:
+    pixel_id: str = "1234567890"
+    graph_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+    access_token: str = "TEST_TOKEN"
+    #: sent with every Conversions API call when set (the Events Manager test tool)
+    test_event_code: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    http_timeout: float = 5.0
+    retry_backoff: tuple[float, ...] = (0.2, 0.4)
+    #: how long stop() waits for queued Conversions API calls
+    drain_timeout: float = 3.0
+
+
+@dataclass
+class Session:
+    cart: dict[str, int] = field(default_factory=dict)  # sku -> quantity, in add order
+    #: adds not yet announced: the cart page fires one AddToCart per entry
+    pending_adds: list[tuple[str, int]] = field(default_factory=list)
+
+    def lines(self) -> list[Line]:
+        return [Line(PRODUCTS[sku], qty) for sku, qty in self.cart.items()]
+
+
+@dataclass
+class Order:
+    order_id: str
+    customer: Customer
+    lines: list[Line]
+    purchase: TrackedEvent
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.total for line in self.lines), Decimal(0))
+
+
+class ShopState:
+    """Sessions, orders and the order counter, shared by all handler threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sessions: dict[str, Session] = {}
+        self.orders: dict[str, Order] = {}
+        self._order_numbers = itertools.count(1001)
+
+    def next_order_id(self) -> str:
+        with self.lock:
+            return f"ORD-{next(self._order_numbers)}"
+
+
+def parse_cookies(header: str | None) -> dict[str, str]:
+    """Lenient Cookie header parsing (SimpleCookie drops everything after one odd value)."""
+    cookies: dict[str, str] = {}
+    for part in (header or "").split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name:
+            cookies.setdefault(name, value.strip())
+    return cookies
+
+
+def _money(amount: Decimal) -> float:
+    return float(round(amount, 2))
+
+
+def item_custom_data(product: Product, quantity: int = 1) -> dict[str, Any]:
+    return {
+        "content_ids": [product.sku],
+        "content_type": "product",
+        "value": _money(product.price * quantity),
+        "currency": product.currency,
+    }
+
+
+def basket_custom_data(lines: list[Line]) -> dict[str, Any]:
+    return {
+        "content_ids": [line.product.sku for line in lines],
+        "contents": [
+            {"id": line.product.sku, "quantity": line.quantity,
+             "item_price": _money(line.product.price)}
+            for line in lines
+        ],
+        "num_items": sum(line.quantity for line in lines),
+        "value": _money(sum((line.total for line in lines), Decimal(0))),
+        "currency": lines[0].product.currency,
+    }
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    shop: ShopServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _HTTPServer
+    protocol_version = "HTTP/1.1"
+    server_version = "ExampleShop/0.1"
+
+    # --- request plumbing -------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), fmt % args)
+
+    def _dispatch(self, method: str) -> None:
+        self.shop = self.server.shop
+        self.config = self.shop.config
+        self.cookies = parse_cookies(self.headers.get("Cookie"))
+        self.faults = ActiveFaults.parse(self.cookies.get(FAULT_COOKIE),
+                                         self.headers.get(FAULT_HEADER))
+        self._set_cookies: list[str] = []
+        path = unquote(urlsplit(self.path).path)
+        parts = [p for p in path.split("/") if p]
+        try:
+            if method == "GET" and path == "/":
+                self._home()
+            elif method == "GET" and len(parts) == 2 and parts[0] == "product":
+                self._product(parts[1])
+            elif method == "POST" and path == "/cart/add":
+                self._cart_add()
+            elif method == "GET" and path == "/cart":
+                self._cart()
+            elif method == "GET" and path == "/checkout":
+                self._checkout()
+            elif method == "POST" and path == "/checkout":
+                self._place_order()
+            elif method == "GET" and len(parts) == 2 and parts[0] == "thanks":
+                self._thanks(parts[1])
+            elif method == "GET" and path == "/favicon.ico":
+                self._send(204, b"", "image/x-icon")
+            else:
+                self._message(404, "Page not found")
+        except Exception:
+            log.exception("error handling %s %s", method, self.path)
+            self._message(500, "Internal error")
+
+    def _form(self) -> dict[str, str]:
+        # capped: a test shop has no business reading huge bodies
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_FORM_BYTES)
+        raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+    def _session(self) -> Session:
+        state = self.shop.state
+        sid = self.cookies.get(SESSION_COOKIE, "")
+        with state.lock:
+            session = state.sessions.get(sid)
+            if session is None:
+                sid = secrets.token_hex(16)
+                session = state.sessions[sid] = Session()
+                self.cookies[SESSION_COOKIE] = sid
+                self._set_cookies.append(f"{SESSION_COOKIE}={sid}; Path=/; HttpOnly; SameSite=Lax")
+            return session
+
+    def _page_url(self, path: str) -> str:
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        return f"http://{host}{path}"
+
+    def _context(self) -> RequestContext:
+        return RequestContext(
+            client_ip=self.client_address[0],
+            user_agent=self.headers.get("User-Agent", ""),
+            fbp=self.cookies.get("_fbp") or None,
+            fbc=self.cookies.get("_fbc") or None,
+        )
+
+    def _send(self, status: int, body: bytes, content_type: str,
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for cookie in self._set_cookies:
+            self.send_header("Set-Cookie", cookie)
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def _redirect(self, location: str) -> None:
+        self._send(303, b"", "text/plain", {"Location": location})
+
+    def _message(self, status: int, text: str) -> None:
+        self._render(text, pages.message_page(text), [], status=status)
+
+    # --- tracking -----------------------------------------------------------------------
+
+    def _render(
+        self,
+        title: str,
+        body: str,
+        events: list[TrackedEvent],
+        *,
+        browser_only: list[TrackedEvent] | None = None,
+        customer: Customer | None = None,
+        status: int = 200,
+    ) -> None:
+        """Send the page with its browser events, then queue the server copies."""
+        script = browser_script(
+            self.config.pixel_id, events + (browser_only or []), self.faults,
+            customer=customer, access_token=self.config.access_token,
+        )
+        html = pages.layout(title, body, script).encode("utf-8")
+        sends = self._server_sends(events)
+        self._send(status, html, "text/html; charset=utf-8")
+        # queued after the response is written: tracking never delays the page
+        self.shop.submit(sends)
+
+    def _server_sends(self, events: list[TrackedEvent], customer: Customer | None = None
+                      ) -> list[CapiSend]:
+        return server_sends(
+            events, self.faults, self._context(),
+            pixel_id=self.config.pixel_id,
+            access_token=self.config.access_token,
+            test_event_code=self.config.test_event_code,
+            customer=customer,
+            checkout_url=self._page_url("/checkout"),
+        )
+
+    def _page_view(self) -> TrackedEvent:
+        return TrackedEvent("PageView", new_event_id("PageView"), {}, self._page_url(self.path))
+
+    # --- pages --------------------------------------------------------------------------
+
+    def _home(self) -> None:
+        self._session()
+        self._render("Products", pages.product_list(PRODUCTS.values()), [self._page_view()])
+
+    def _product(self, sku: str) -> None:
+        product = PRODUCTS.get(sku)
+        if product is None:
+            self._message(404, "No such product")
+            return
+        self._session()
+        view = TrackedEvent("ViewContent", new_event_id("ViewContent"),
+                            item_custom_data(product), self._page_url(self.path))
+        self._render(product.name, pages.product_page(product), [self._page_view(), view])
+
+    def _cart_add(self) -> None:
+        form = self._form()
+        product = PRODUCTS.get(form.get("sku", ""))
+        if product is None:
+            self._message(404, "No such product")
+            return
+        try:
+            quantity = min(max(int(form.get("quantity", "1")), 1), 99)
+        except ValueError:
+            quantity = 1
+        session = self._session()
+        with self.shop.state.lock:
+            session.cart[product.sku] = session.cart.get(product.sku, 0) + quantity
+            session.pending_adds.append((product.sku, quantity))
+        self._redirect("/cart")
+
+    def _cart(self) -> None:
+        session = self._session()
+        with self.shop.state.lock:
+            adds, session.pending_adds = session.pending_adds, []
+            lines = session.lines()
+        events = [self._page_view()]
+        url = self._page_url(self.path)
+        for sku, quantity in adds:
+            events.append(TrackedEvent("AddToCart", new_event_id("AddToCart"),
+                                       item_custom_data(PRODUCTS[sku], quantity), url))
+        self._render("Cart", pages.cart_page(lines), events)
+
+    def _checkout(self) -> None:
+        session = self._session()
+        with self.shop.state.lock:
+            lines = session.lines()
+        events = [self._page_view()]
+        if lines:
+            events.append(TrackedEvent("InitiateCheckout", new_event_id("InitiateCheckout"),
+                                       basket_custom_data(lines), self._page_url(self.path)))
+        self._render("Checkout", pages.checkout_page(lines), events)
+
+    def _place_order(self) -> None:
+        form = self._form()
+        session = self._session()
+        with self.shop.state.lock:
+            lines = session.lines()
+        if not lines:
+            self._redirect("/cart")
+            return
+        customer = Customer(
+            email=form.get("email", ""),
+            phone=form.get("phone", ""),
+            first_name=form.get("first_name", ""),
+            last_name=form.get("last_name", ""),
+            city=form.get("city", ""),
+            zip=form.get("zip", ""),
+            country=form.get("country", "") or "US",
+        )
+        if not customer.email.strip():
+            self._render("Checkout", pages.checkout_page(lines, "Email is required"), [],
+                         status=400)
+            return
+
+        order_id = self.shop.state.next_order_id()
+        location = f"/thanks/{order_id}"
+        if "email_in_url" in self.faults:
+            location += f"?email={quote(customer.email, safe='@')}"
+        custom_data = basket_custom_data(lines)
+        custom_data.update(content_type="product", order_id=order_id)
+        purchase = TrackedEvent(PURCHASE, purchase_event_id(order_id), custom_data,
+                                self._page_url(location))
+        with self.shop.state.lock:
+            self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
+            session.cart.clear()
+            session.pending_adds.clear()
+        sends = self._server_sends([purchase], customer)
+        self._redirect(location)
+        self.shop.submit(sends)
+
+    def _thanks(self, order_id: str) -> None:
+        order = self.shop.state.orders.get(order_id)
+        if order is None:
+            self._message(404, "No such order")
+            return
+        body = pages.thanks_page(order.order_id, order.total,
+                                 order.lines[0].product.currency, order.customer.email)
+        # the server Purchase already went out when the order was placed
+        self._render("Thank you", body, [self._page_view()], browser_only=[order.purchase],
+                     customer=order.customer)
+
+
+class ShopServer:
+    """The shop on a background thread: ``ShopServer(ShopConfig(...)).start()``."""
+
+    def __init__(self, config: ShopConfig | None = None) -> None:
+        self.config = config or ShopConfig()
+        self.state = ShopState()
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._sender: CapiSender | None = None
+
+    def start(self) -> ShopServer:
+        if self._httpd is not None:
+            return self
+        cfg = self.config
+        self._sender = CapiSender(cfg.graph_url, cfg.api_version,
+                                  timeout=cfg.http_timeout, backoff=cfg.retry_backoff)
+        httpd = _HTTPServer((cfg.host, cfg.port), _Handler)
+        httpd.shop = self
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, name="example-shop",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("ShopServer is not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def submit(self, sends: list[CapiSend]) -> None:
+        if self._sender is not None:
+            for send in sends:
+                self._sender.submit(send)
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until queued Conversions API calls (delayed ones too) are done."""
+        return self._sender.wait_idle(timeout) if self._sender is not None else True
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._sender is not None:
+            self._sender.close(self.config.drain_timeout)
+            self._sender = None
+
+    def __enter__(self) -> ShopServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
