@@ -84,7 +84,9 @@ class ShopState:
         self.lock = threading.Lock()
         self.sessions: dict[str, Session] = {}
         self.orders: dict[str, Order] = {}
-        self._order_numbers = itertools.count(1001)
+        # Order numbers start at a random base, as a real shop's never restart at 1:
+        # two shop processes in one test session must not hand out the same ids.
+        self._order_numbers = itertools.count(secrets.randbelow(900_000) * 10 + 1_000_001)
 
     def next_order_id(self) -> str:
         with self.lock:

@@ -6,6 +6,7 @@ which event broke, on which side, and what to change.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Sequence
 
 from . import platforms
@@ -13,7 +14,7 @@ from .capture import Pixelcheck
 from .events import Event, Source
 from .findings import SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, match_events
-from .report import count_severities, events_table, findings_text
+from .report import WIDTH, count_severities, events_table, findings_text
 
 
 class PixelcheckAssertionError(AssertionError):
@@ -105,7 +106,8 @@ def assert_deduplicated(
     lines.append(events_table(result))
     rules = {platforms.get(e.platform).dedup_rule() for e in result.events
              if e.platform in {p.name for p in platforms.all_platforms()}}
-    lines += [f"rule: {r}" for r in sorted(rules) if r]
+    for rule in sorted(r for r in rules if r):
+        lines += textwrap.wrap(f"rule: {rule}", WIDTH, subsequent_indent="      ")
     raise PixelcheckAssertionError("\n".join(lines), failing)
 
 

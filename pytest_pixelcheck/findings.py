@@ -133,11 +133,14 @@ def _ws(a: str, b: str) -> str:
 
 
 def side_by_side(browser: Event, server: Event) -> list[str]:
+    """The two copies aligned, so a differing name, id or pixel stands out."""
+    names = [repr(browser.event_name), repr(server.event_name)]
+    ids = [repr(browser.event_id), repr(server.event_id)]
+    name_w, id_w = max(map(len, names)), max(map(len, ids))
     return [
-        f"browser: event {browser.event_name!r:<24} id {browser.event_id!r}"
-        f"  pixel {browser.pixel_id}",
-        f"server:  event {server.event_name!r:<24} id {server.event_id!r}"
-        f"  pixel {server.pixel_id}",
+        f"{side:<8} {name:<{name_w}} id {eid:<{id_w}} pixel {event.pixel_id}"
+        for side, name, eid, event in (("browser:", names[0], ids[0], browser),
+                                       ("server:", names[1], ids[1], server))
     ]
 
 
@@ -287,7 +290,6 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             [browser, server], details, browser.platform, browser.event_name,
         )
     if same_name and id_note:
-        details.append(f"difference: {id_note}")
         return 2, Finding(
             "near-miss-event-id",
             f"{browser.event_name}: browser id {browser.event_id!r} and server id "

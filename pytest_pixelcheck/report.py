@@ -24,8 +24,7 @@ _MARKS = {
     "rejected": "R",
     "undecodable": "?",
 }
-LEGEND = ("= merged pair  B browser only  S server only  D extra copy  "
-          "R rejected by API  ? undecodable")
+LEGEND = "=merged  B browser only  S server only  D extra copy  R rejected  ?undecodable"
 
 
 def shorten(text: str | None, width: int) -> str:
@@ -91,27 +90,34 @@ def events_table(result: MatchResult, *, width: int = WIDTH) -> str:
         return "  (no events captured)"
     start = min(e.arrival_time for e in result.events)
     # name, browser id, time, server id, time, value (browser / server)
-    id_width = max(12, (width - 42) // 2)
-    header = (f"  {'name':<14} {'browser id':<{id_width}} {'t':>6} "
-              f"{'server id':<{id_width}} {'t':>6} {'value b/s':>9}")
+    id_width = max(12, (width - 43) // 2)
+    header = (f"  {'name':<16} {'browser id':<{id_width}} {'t':>5} "
+              f"{'server id':<{id_width}} {'t':>5} {'value b/s':>9}")
     lines = [header, "  " + "-" * (len(header) - 2)]
 
     def when(event: Event | None) -> str:
-        return f"{event.arrival_time - start:5.2f}s" if event is not None else ""
+        if event is None:
+            return ""
+        offset = event.arrival_time - start
+        return f"{offset:4.2f}s" if offset < 10 else f"{offset:4.1f}s"
 
     def ident(event: Event | None) -> str:
         if event is None:
             return "-"
         if event.error:
             return "<undecodable>"
-        return shorten(repr(event.event_id) if event.event_id is not None else "<no id>",
-                       id_width)
+        if event.event_id is None:
+            return "<no id>"
+        # repr only when the id has spaces or odd characters that matter
+        shown = event.event_id if event.event_id.isprintable() and " " not in event.event_id \
+            and event.event_id else repr(event.event_id)
+        return shorten(shown, id_width)
 
     for row in _rows(result):
         value = f"{_value(row.browser) or '·'}/{_value(row.server) or '·'}"
         lines.append(
-            f"{row.mark} {shorten(row.name, 14):<14} {ident(row.browser):<{id_width}} "
-            f"{when(row.browser):>6} {ident(row.server):<{id_width}} {when(row.server):>6} "
+            f"{row.mark} {shorten(row.name, 16):<16} {ident(row.browser):<{id_width}} "
+            f"{when(row.browser):>5} {ident(row.server):<{id_width}} {when(row.server):>5} "
             f"{shorten(value, 9):>9}"
         )
     lines.append("  " + LEGEND)

@@ -43,6 +43,12 @@ class ConversionSink:
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
         self.server.start()
         self.port = self.server.port
+        # werkzeug logs one INFO line per request; for the sink they only bury the
+        # test's own log lines in failure output. Only this server goes quiet.
+        wsgi_server = self.server.server
+        wsgi_server.RequestHandlerClass = type(
+            "QuietSinkHandler", (wsgi_server.RequestHandlerClass,),
+            {"log_request": lambda *args, **kwargs: None})
         self.startup_seconds = time.perf_counter() - started
         return self
 

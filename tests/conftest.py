@@ -1,5 +1,39 @@
+"""Shared fixtures: the example shop, run as a real subprocess against the session's
+sink (directly, or through the proxy as graph.facebook.com)."""
+
 import sys
 from pathlib import Path
 
+import pytest
+
 # tests import their helpers (recorded, ...) as top-level modules
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from example_site import SiteProcess  # noqa: E402
+from example_site.journey import checkout, set_faults  # noqa: E402
+
+SHOP_TOKEN = "EAAshopTESTtoken0123456789"
+
+
+@pytest.fixture(scope="session")
+def shop(pixelcheck_sink):
+    """The shop, its Graph base URL pointed at the sink."""
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN) as site:
+        yield site
+
+
+@pytest.fixture(scope="session")
+def shop_via_proxy(pixelcheck_harness):
+    """The shop calling the real graph.facebook.com host through the proxy."""
+    with SiteProcess("https://graph.facebook.com", access_token=SHOP_TOKEN,
+                     env=pixelcheck_harness.backend_env()) as site:
+        yield site
+
+
+@pytest.fixture
+def run_checkout(pixelcheck_page, pixelcheck_context, shop):
+    """run_checkout(faults=None, **kw) -> order id, in this test's browser context."""
+    def run(faults=None, site=shop, **kwargs):
+        set_faults(pixelcheck_context, site.url, faults)
+        return checkout(pixelcheck_page, site.url, **kwargs)
+    return run
