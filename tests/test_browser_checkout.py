@@ -58,7 +58,7 @@ def test_broken_ids_fail_with_both_ids_side_by_side(pixelcheck, run_checkout):
     assert "assert_deduplicated('Purchase') failed: 1 error" in message
     assert "[near-miss-event-id]" in message
     assert f"browser: 'Purchase' id 'purchase.{order_id}'{' ' * 8}pixel 1234567890" in message
-    assert f"server:  'Purchase' id 'purchase.{order_id}-server'  pixel 1234567890" in message
+    assert f"server:  'Purchase' id 'purchase.{order_id}-server' pixel 1234567890" in message
     assert "the server id has the extra suffix '-server'" in flat
     assert "fix: pass one id to both sides" in flat
     assert [f.code for f in failure.value.findings] == ["near-miss-event-id"]
