@@ -11,9 +11,9 @@ from collections.abc import Iterable, Sequence
 
 from . import platforms
 from .capture import Pixelcheck
-from .events import Event, Source
+from .events import Source
 from .findings import SEVERITY_RANK, Finding, Severity
-from .matching import MatchResult, match_events
+from .matching import MatchResult, settled
 from .report import WIDTH, count_severities, events_table, findings_text
 
 
@@ -31,25 +31,6 @@ def _names(event_name: str | Iterable[str] | None) -> list[str] | None:
     if isinstance(event_name, str):
         return [event_name]
     return list(event_name)
-
-
-def _in_scope(event: Event, names: list[str] | None) -> bool:
-    return names is None or event.event_name in names
-
-
-def _settled(events: list[Event], names: list[str] | None, platform: str | None) -> bool:
-    """True when every in-scope conversion has both its copies (nothing left to wait for)."""
-    result = match_events(events, platform)
-    if any(_in_scope(e, names) for e in result.browser_only + result.server_only):
-        return False
-    scoped = [e for e in result.events if _in_scope(e, names)]
-    sources = {e.source for e in scoped}
-    if names is None:
-        return {"browser", "server"} <= sources
-    return all(
-        {"browser", "server"} <= {e.source for e in scoped if e.event_name == name}
-        for name in names
-    )
 
 
 def assert_deduplicated(
@@ -73,7 +54,7 @@ def assert_deduplicated(
         platforms.get(platform)  # an unknown platform is a usage error, said early
     timeout = pixelcheck.default_timeout if timeout is None else timeout
     fail_on = fail_on or getattr(pixelcheck, "fail_on", "error")
-    pixelcheck.wait_until(lambda evs: _settled(evs, names, platform), timeout)
+    pixelcheck.wait_until(lambda evs: settled(evs, names, platform), timeout)
 
     result = pixelcheck.match(platform)
     findings = [f for f in pixelcheck.findings(platform)

@@ -35,8 +35,12 @@ class BrowserLocation:
     how: str
 
 
-def find_chromium(explicit: str | None = None) -> BrowserLocation:
-    """Where users have a Chromium: an explicit path, Playwright's install, the system."""
+def find_chromium(explicit: str | None = None, playwright: Any = None) -> BrowserLocation:
+    """Where users have a Chromium: an explicit path, Playwright's install, the system.
+
+    ``playwright``: a running Playwright to ask (starting a second one inside a
+    session that already has one, e.g. pytest-playwright's, is avoided).
+    """
     explicit = explicit or os.environ.get(BROWSER_ENV)
     if explicit:
         path = shutil.which(explicit) or explicit
@@ -44,7 +48,7 @@ def find_chromium(explicit: str | None = None) -> BrowserLocation:
             raise BrowserNotFound(
                 f"--pixelcheck-browser / {BROWSER_ENV} names {explicit!r}, which is not a file")
         return BrowserLocation(path, f"given ({explicit})")
-    managed = _playwright_managed_chromium()
+    managed = _playwright_managed_chromium(playwright)
     if managed:
         return BrowserLocation(None, f"Playwright's install ({managed})")
     for name in SYSTEM_CANDIDATES:
@@ -58,12 +62,15 @@ def find_chromium(explicit: str | None = None) -> BrowserLocation:
     )
 
 
-def _playwright_managed_chromium() -> str | None:
+def _playwright_managed_chromium(playwright: Any = None) -> str | None:
     try:
-        from playwright.sync_api import sync_playwright
+        if playwright is not None:
+            path = playwright.chromium.executable_path
+        else:
+            from playwright.sync_api import sync_playwright
 
-        with sync_playwright() as pw:
-            path = pw.chromium.executable_path
+            with sync_playwright() as pw:
+                path = pw.chromium.executable_path
     except Exception:
         return None
     return path if path and Path(path).is_file() else None
@@ -105,13 +112,13 @@ class BrowserSession:
 
     def start(self) -> BrowserSession:
         started = time.perf_counter()
-        if self.location is None:
-            self.location = find_chromium()
         if self._playwright is None:
             from playwright.sync_api import sync_playwright
 
             self._manager = sync_playwright()
             self._playwright = self._manager.start()
+        if self.location is None:
+            self.location = find_chromium(playwright=self._playwright)
         self.browser = self._playwright.chromium.launch(
             executable_path=self.location.executable_path,
             headless=self.headless,
@@ -127,10 +134,6 @@ class BrowserSession:
     def new_context(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ignore_https_errors", True)
         return self.browser.new_context(**kwargs)
-
-    @property
-    def user_agent(self) -> str | None:
-        return None
 
     def stop(self) -> None:
         if self.browser is not None:

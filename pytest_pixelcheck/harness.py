@@ -57,7 +57,8 @@ class Harness:
             session = BrowserSession(
                 self.proxy.url,
                 self.proxy.ca_spki_sha256_base64,
-                location=find_chromium(self.config.browser_path),
+                location=(find_chromium(self.config.browser_path)
+                          if self.config.browser_path else None),
                 headless=self.config.headless,
                 playwright=playwright,
                 slow_mo=self.config.slow_mo,

@@ -158,6 +158,26 @@ def match_events(events: Iterable[Event], platform: str | None = None) -> MatchR
     return result
 
 
+def settled(events: list[Event], names: list[str] | None = None,
+            platform: str | None = None) -> bool:
+    """True when every in-scope conversion has both its copies: nothing left to wait for.
+
+    ``names`` None means every event name; otherwise each named event must also
+    have arrived from both sides at least once.
+    """
+    def in_scope(event: Event) -> bool:
+        return names is None or event.event_name in names
+
+    result = match_events(events, platform)
+    if any(in_scope(e) for e in result.browser_only + result.server_only):
+        return False
+    scoped = [e for e in result.events if in_scope(e)]
+    if names is None:
+        return {"browser", "server"} <= {e.source for e in scoped}
+    return all({"browser", "server"} <= {e.source for e in scoped if e.event_name == name}
+               for name in names)
+
+
 def accepted(event: Event) -> bool:
     """False for a server event the sink answered with an error status."""
     if event.source != "server" or event.raw is None or event.raw.response_status is None:

@@ -57,6 +57,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                         help="run the pixelcheck browser with a window")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # mitmproxy's own deprecation warnings fire on the proxy thread during the
+    # user's tests; they are ours to silence, not the user's to read.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:mitmproxy.*")
+
+
 def _setting(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name, default=None)
     return value if value is not None else config.getini(name)
