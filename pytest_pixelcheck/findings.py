@@ -87,7 +87,7 @@ class DiagnosisSettings:
     #: a server twin arriving later than this (seconds) is reported as late
     late_after: float = 3.0
     #: a server twin arriving earlier than the browser's by more than this is a race
-    race_tolerance: float = 0.5
+    race_tolerance: float = 1.0
     max_age_days: float = 7.0
     future_tolerance: float = 300.0
 

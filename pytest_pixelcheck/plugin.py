@@ -31,7 +31,7 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "(error|warning)", "string", "error"),
     ("pixelcheck_late_after", "seconds after which a server twin counts as late", "string", "3"),
     ("pixelcheck_race_tolerance", "seconds a server twin may precede the browser's before "
-     "it is reported", "string", "0.5"),
+     "it is reported", "string", "1.0"),
     ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
      "network instead of the offline stand-in", "bool", False),
 ]
