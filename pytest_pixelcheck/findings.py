@@ -108,6 +108,9 @@ def explain_id_difference(browser_id: str, server_id: str) -> str | None:
         return "they differ only in surrounding whitespace (" + _ws(browser_id, server_id) + ")"
     if browser_id.lower() == server_id.lower():
         return "they differ only in letter case"
+    if browser_id.strip().lower() == server_id.strip().lower():
+        return ("they differ in letter case and in surrounding whitespace ("
+                + _ws(browser_id, server_id) + ")")
     if server_id.startswith(browser_id):
         return f"the server id has the extra suffix {server_id[len(browser_id):]!r}"
     if server_id.endswith(browser_id):

@@ -1,0 +1,232 @@
+"""Matching and diagnosis on synthetic and recorded events (pure logic, no browser)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from recorded import recorded
+
+from pytest_pixelcheck import platforms
+from pytest_pixelcheck.events import CapturedRequest, Event, EventStore
+from pytest_pixelcheck.findings import DiagnosisSettings, diagnose, explain_id_difference
+from pytest_pixelcheck.matching import match_events, settled
+from pytest_pixelcheck.report import events_table, shorten
+
+NOW = 1_790_000_000.0
+_seq = itertools.count()
+
+
+def ev(source, name, eid, *, at=0.0, pixel="1", value=None, order=None, status=200,
+       event_time=None, **custom):
+    data = dict(custom)
+    if value is not None:
+        data["value"] = value
+    if order is not None:
+        data["order_id"] = order
+    raw = CapturedRequest("POST" if source == "server" else "GET", "https://x/", [], b"",
+                          NOW + at, "sink", response_status=status)
+    event = Event("meta", source, pixel, name, eid,
+                  NOW + at if event_time is None else event_time, NOW + at,
+                  custom_data=data, raw=raw)
+    event.seq = next(_seq)
+    return event
+
+
+def codes(events, **settings):
+    return [f.code for f in diagnose(match_events(events), DiagnosisSettings(**settings))]
+
+
+def test_empty_capture():
+    result = match_events([])
+    assert result.ok and result.pairs == [] and result.stats() == {}
+    assert diagnose(result) == []
+    assert events_table(result) == "  (no events captured)"
+    assert not settled([])
+
+
+def test_many_events_with_the_same_name_pair_by_id():
+    events = [ev("browser", "PageView", f"pv{i}", at=i) for i in range(5)]
+    events += [ev("server", "PageView", f"pv{i}", at=4 - i + 0.1) for i in range(5)]
+    result = match_events(events)
+    assert len(result.pairs) == 5 and result.ok
+    assert all(p.browser.event_id == p.server.event_id for p in result.pairs)
+    assert result.rate("PageView") == 1.0
+
+
+def test_interleaved_orders_pair_independently():
+    events = [ev("browser", "Purchase", "o1", at=0, value=10, order="o1"),
+              ev("browser", "Purchase", "o2", at=0.1, value=20, order="o2"),
+              ev("server", "Purchase", "o2", at=0.2, value=20, order="o2"),
+              ev("server", "Purchase", "o1", at=0.3, value=10, order="o1")]
+    result = match_events(events)
+    assert sorted(p.browser.event_id for p in result.pairs) == ["o1", "o2"]
+    assert codes(events) == []
+
+
+def test_one_side_only_and_rates():
+    events = [ev("browser", "Purchase", "o1"), ev("server", "Purchase", "o1"),
+              ev("browser", "Purchase", "o2"), ev("server", "Lead", "l1")]
+    result = match_events(events)
+    stats = result.stats()
+    assert stats[("meta", "Purchase")].dedup_rate == 0.5
+    assert stats[("meta", "Lead")].server_only == 1
+    assert sorted(codes(events)) == ["browser-event-missing", "server-event-missing"]
+
+
+def test_same_side_copies_are_duplicates_not_pairs():
+    events = [ev("browser", "Purchase", "o1", at=0), ev("browser", "Purchase", "o1", at=1),
+              ev("server", "Purchase", "o1", at=0.5)]
+    result = match_events(events)
+    assert len(result.pairs) == 1 and len(result.duplicates) == 1
+    assert codes(events) == ["duplicate-browser-trigger"]
+
+
+def test_rejected_server_copy_does_not_count():
+    events = [ev("browser", "Purchase", "o1"), ev("server", "Purchase", "o1", status=400)]
+    result = match_events(events)
+    assert result.pairs == [] and len(result.rejected) == 1
+    assert sorted(codes(events)) == ["server-call-rejected", "server-event-missing"]
+
+
+def test_exact_bytes_whitespace_and_case_do_not_match():
+    events = [ev("browser", "Purchase", "A1"), ev("server", "Purchase", "a1 ")]
+    assert match_events(events).pairs == []
+    assert codes(events) == ["near-miss-event-id"]
+
+
+@pytest.mark.parametrize("browser_id, server_id, expected", [
+    ("12345", "12345-server", "the server id has the extra suffix '-server'"),
+    ("12345", "srv-12345", "the server id has the extra prefix 'srv-'"),
+    ("order-1-web", "order-1", "the browser id has the extra suffix '-web'"),
+    ("ORD-1", "ord-1", "they differ only in letter case"),
+    ("ORD-1", " ORD-1", "whitespace (server has leading whitespace)"),
+    ("ORD-1", "ORD-1\n", "whitespace (server has trailing whitespace)"),
+    ("purchase.ORD-1001", "purchase.ORD-1002", "they first differ at character 17"),
+    ("abc", "xyz", None),
+    ("pv.1a2b3c", "pv.9f8e7d", None),
+])
+def test_near_miss_explanations(browser_id, server_id, expected):
+    text = explain_id_difference(browser_id, server_id)
+    if expected is None:
+        assert text is None
+    else:
+        assert expected in text
+
+
+def test_name_mismatch_with_same_id_is_not_also_reported_missing():
+    events = [ev("browser", "Lead", "x1"), ev("server", "CompleteRegistration", "x1")]
+    found = diagnose(match_events(events))
+    assert [f.code for f in found] == ["event-name-mismatch"]
+    assert "'Lead'" in found[0].message and "'CompleteRegistration'" in found[0].message
+
+
+def test_missing_ids_point_at_the_counterpart():
+    events = [ev("browser", "Purchase", "o1"), ev("server", "Purchase", None)]
+    [finding] = diagnose(match_events(events))
+    assert finding.code == "missing-event-id"
+    assert "the server Purchase has no event id" in finding.message
+    assert finding.details == ["the browser Purchase has id 'o1'"]
+
+
+def test_wrong_pixel():
+    events = [ev("browser", "Purchase", "o1", pixel="1"),
+              ev("server", "Purchase", "o1", pixel="2")]
+    assert codes(events) == ["wrong-pixel"]
+
+
+def test_retry_with_new_id_is_told_apart_from_a_second_order():
+    retry = [ev("browser", "Purchase", "o1", value=5, order="o1"),
+             ev("server", "Purchase", "o1", at=0.1, value=5, order="o1"),
+             ev("server", "Purchase", "o1-retry", at=0.3, value=5, order="o1")]
+    assert codes(retry) == ["server-retry-new-id"]
+    second_order = retry[:2] + [ev("server", "Purchase", "o2", at=0.3, value=7, order="o2")]
+    assert codes(second_order) == ["browser-event-missing"]
+
+
+def test_reused_id_within_a_test_and_across_tests():
+    within = [ev("browser", "Purchase", "p1", order="o1"),
+              ev("browser", "Purchase", "p1", at=1, order="o2"),
+              ev("server", "Purchase", "p1", order="o1")]
+    assert codes(within) == ["reused-event-id"]
+    earlier = ev("browser", "Purchase", "p1", order="o0")
+    earlier.test_id = "test_a"
+    now = [ev("browser", "Purchase", "p1", order="o9"), ev("server", "Purchase", "p1")]
+    for event in now:
+        event.test_id = "test_b"
+    found = diagnose(match_events(now), earlier_events=[earlier])
+    assert [f.code for f in found] == ["reused-event-id"]
+    assert "already used in test_a" in found[0].message
+
+
+@pytest.mark.parametrize("delay, expected", [(0.2, []), (5.0, ["server-event-late"]),
+                                             (-2.0, ["server-before-browser"]),
+                                             (-0.5, [])])
+def test_timing_thresholds(delay, expected):
+    events = [ev("browser", "Purchase", "o1", at=10), ev("server", "Purchase", "o1",
+                                                         at=10 + delay)]
+    assert codes(events, late_after=3, race_tolerance=1) == expected
+
+
+@pytest.mark.parametrize("event_time, expected", [
+    (NOW - 8 * 86400, "event-time-too-old"),
+    (NOW + 3600, "event-time-in-future"),
+    (NOW * 1000, "event-time-in-milliseconds"),
+])
+def test_event_time_checks(event_time, expected):
+    events = [ev("browser", "Purchase", "o1"),
+              ev("server", "Purchase", "o1", event_time=event_time)]
+    assert codes(events) == [expected]
+
+
+def test_payload_disagreement_compares_numbers_and_ids_loosely():
+    same = [ev("browser", "Purchase", "o1", value="25", currency="usd",
+               content_ids=["b", "a"]),
+            ev("server", "Purchase", "o1", value=25.0, currency="USD", content_ids=["a", "b"])]
+    assert codes(same) == []
+    differ = [ev("browser", "Purchase", "o1", value="25", currency="USD"),
+              ev("server", "Purchase", "o1", value=26, currency="EUR")]
+    [finding] = diagnose(match_events(differ))
+    assert finding.code == "payload-mismatch" and finding.severity == "warning"
+    assert finding.details == ["value: browser '25' / server 26",
+                               "currency: browser 'USD' / server 'EUR'"]
+
+
+def test_undecodable_events_from_recorded_requests_are_findings():
+    meta = platforms.get("meta")
+    events = meta.decode_browser(recorded("meta/browser_get_missing_ev"))
+    events += meta.handle_server(recorded("meta/server_truncated_json")).events
+    for i, event in enumerate(events):
+        event.seq = i
+    found = diagnose(match_events(events))
+    assert [f.code for f in found].count("undecodable-request") == 2
+    assert any("not valid JSON" in f.message for f in found)
+
+
+def test_recorded_pair_matches():
+    meta = platforms.get("meta")
+    [browser] = meta.decode_browser(recorded("meta/browser_get_purchase_advanced_matching"))
+    [server] = meta.handle_server(recorded("meta/server_json_purchase")).events
+    browser.seq, server.seq = 0, 1
+    result = match_events([browser, server])
+    assert len(result.pairs) == 1
+    assert [f.code for f in diagnose(result)] in ([], ["server-before-browser"],
+                                                  ["server-event-late"])
+
+
+def test_shorten_keeps_both_ends():
+    assert shorten("purchase.ORD-1001-server", 12) == "purch…server"
+    assert shorten("abcdefghij", 5) == "ab…ij"
+    assert shorten("short", 10) == "short"
+    assert shorten(None, 3) == "-"
+
+
+def test_store_wait_until_wakes_on_arrival():
+    import threading
+
+    store = EventStore()
+    mark = store.mark()
+    timer = threading.Timer(0.05, lambda: store.add([ev("browser", "Lead", "l")]))
+    timer.start()
+    assert store.wait_until(lambda events: len(events) == 1, mark, timeout=5)
+    assert not store.wait_until(lambda events: len(events) == 2, mark, timeout=0.05)
