@@ -362,17 +362,22 @@ def _retries_and_one_side(
     result: MatchResult, browser_left: list[Event], server_left: list[Event]
 ) -> list[Finding]:
     out = []
+    # Paired copies first: the one the platform merged is the original.
     accepted_server = [p.server for p in result.pairs] + list(result.server_only)
+    retries: list[Event] = []
     for server in list(server_left):
+        # Arrival order proves nothing: a backend's workers may send the retry first.
         original = next((s for s in accepted_server if s is not server
+                         and not any(s is r for r in retries)
                          and s.event_name == server.event_name and s.platform == server.platform
-                         and s.seq < server.seq and _identity(s) == _identity(server)), None)
+                         and _identity(s) == _identity(server)), None)
         if original is not None:
+            retries.append(server)
             server_left.remove(server)
             out.append(Finding(
                 "server-retry-new-id",
                 f"backend re-sent {server.event_name} with a new id {server.event_id!r} "
-                f"(first sent as {original.event_id!r}, same payload): the platform counts "
+                f"(also sent as {original.event_id!r}, same payload): the platform counts "
                 "it twice",
                 "generate the event id once per conversion and reuse it on every retry",
                 [original, server], [], server.platform, server.event_name,

@@ -107,10 +107,13 @@ class Harness:
             "browser": self._browser.startup_seconds if self._browser else None,
         }
 
-    def stop(self) -> None:
+    def close_browser(self) -> None:
         if self._browser is not None:
             self._browser.stop()
             self._browser = None
+
+    def stop(self) -> None:
+        self.close_browser()
         self.sink.stop()
         self.proxy.stop()
         self._started = False

@@ -107,14 +107,18 @@ def pixelcheck_sink(pixelcheck_harness: Harness) -> Any:
 
 
 @pytest.fixture(scope="session")
-def pixelcheck_browser(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> Any:
+def pixelcheck_browser(pixelcheck_harness: Harness,
+                       request: pytest.FixtureRequest) -> Iterator[Any]:
     """The session's Chromium, routed through the proxy and trusting its CA."""
     playwright = None
     if request.config.pluginmanager.hasplugin("playwright"):
         # Compose with pytest-playwright: reuse its Playwright instance instead of
         # starting a second driver in the same thread.
         playwright = request.getfixturevalue("playwright")
-    return pixelcheck_harness.browser(playwright).browser
+    yield pixelcheck_harness.browser(playwright).browser
+    # Closed here, before pytest-playwright's `playwright` fixture (set up after
+    # the harness) stops the driver.
+    pixelcheck_harness.close_browser()
 
 
 @pytest.fixture

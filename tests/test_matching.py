@@ -140,6 +140,11 @@ def test_retry_with_new_id_is_told_apart_from_a_second_order():
              ev("server", "Purchase", "o1", at=0.1, value=5, order="o1"),
              ev("server", "Purchase", "o1-retry", at=0.3, value=5, order="o1")]
     assert codes(retry) == ["server-retry-new-id"]
+    retry_first = [retry[0], retry[2], retry[1]]  # a second worker sent the copy first
+    retry[2].arrival_time, retry[1].arrival_time = NOW + 0.05, NOW + 0.3
+    assert codes(retry_first) == ["server-retry-new-id"]
+    both_unpaired = [retry[1], retry[2]]
+    assert sorted(codes(both_unpaired)) == ["browser-event-missing", "server-retry-new-id"]
     second_order = retry[:2] + [ev("server", "Purchase", "o2", at=0.3, value=7, order="o2")]
     assert codes(second_order) == ["browser-event-missing"]
 
