@@ -41,7 +41,7 @@ def _flag(ini_name: str) -> str:
     return "--" + ini_name.replace("_", "-")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("pixelcheck", "pixel/conversion API deduplication checks")
     for name, help_text, kind, default in _SETTINGS:
         parser.addini(name, help_text, type=kind, default=default)
@@ -51,7 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(_flag(name), action="store", default=None, dest=name,
                             metavar="VALUE", help=help_text)
-    if not _HAS_PYTEST_PLAYWRIGHT:
+    if not _HAS_PYTEST_PLAYWRIGHT or pluginmanager.is_blocked("playwright"):
         # pytest-playwright owns --headed when it is installed; we read its value then.
         group.addoption("--headed", action="store_true", default=False,
                         help="run the pixelcheck browser with a window")

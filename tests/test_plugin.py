@@ -108,3 +108,51 @@ def test_lead(pixelcheck, pixelcheck_page, httpserver):
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*[[]server-event-missing] browser Lead id='lead-7'*"])
+
+
+COMPOSE = '''
+import pytest
+from pytest_pixelcheck import assert_deduplicated
+
+EXECUTABLE = {executable!r}
+PAGE = "<script>!function(f,b,e,v,n,t,s){{if(f.fbq)return;n=f.fbq=function(){{n.callMethod?" \\
+    "n.callMethod.apply(n,arguments):n.queue.push(arguments)}};if(!f._fbq)f._fbq=n;n.push=n;" \\
+    "n.loaded=!0;n.version='2.0';n.queue=[];t=b.createElement(e);t.async=!0;t.src=v;" \\
+    "s=b.getElementsByTagName(e)[0];s.parentNode.insertBefore(t,s)}}(window,document," \\
+    "'script','https://connect.facebook.net/en_US/fbevents.js');fbq('init','7');" \\
+    "fbq('track','Lead',{{}},{{eventID:'L1'}});</script>"
+
+{extra}
+
+def test_pixelcheck_page(pixelcheck, pixelcheck_page, httpserver):
+    httpserver.expect_request("/").respond_with_data(PAGE, content_type="text/html")
+    pixelcheck_page.goto(httpserver.url_for("/"))
+    assert pixelcheck.wait_for("Lead", source="browser").event_id == "L1"
+'''
+
+WITH_PYTEST_PLAYWRIGHT = '''
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": EXECUTABLE}
+
+def test_their_page_is_not_proxied(page, pixelcheck, httpserver):
+    httpserver.expect_request("/").respond_with_data(PAGE, content_type="text/html")
+    page.goto(httpserver.url_for("/"))
+    page.wait_for_load_state("networkidle")
+    assert pixelcheck.browser_events == []
+'''
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("with_pytest_playwright", [True, False])
+def test_composes_with_and_without_pytest_playwright(pytester, with_pytest_playwright):
+    pytest.importorskip("pytest_playwright")
+    from pytest_pixelcheck.browser import find_chromium
+
+    executable = find_chromium().executable_path
+    extra = WITH_PYTEST_PLAYWRIGHT if with_pytest_playwright else ""
+    pytester.makepyfile(test_compose=COMPOSE.format(executable=executable, extra=extra))
+    args = [] if with_pytest_playwright else ["-p", "no:playwright"]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=2 if with_pytest_playwright else 1)
+    assert "Error" not in result.stdout.str().split("short test summary")[-1]
