@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_pixelcheck import PixelcheckAssertionError, assert_deduplicated
+from pytest_pixelcheck import (
+    PixelcheckAssertionError,
+    assert_deduplicated,
+    assert_no_duplicate_triggers,
+)
 from pytest_pixelcheck.findings import CATALOGUE
 
 pytestmark = pytest.mark.browser
@@ -99,3 +103,16 @@ def test_clean_flow_has_no_error_and_no_warning(pixelcheck, run_checkout):
     run_checkout()
     assert_deduplicated(pixelcheck, fail_on="warning")
     assert pixelcheck.findings() == []
+
+
+def test_assert_no_duplicate_triggers(pixelcheck, run_checkout):
+    run_checkout(faults="double_browser_purchase")
+    pixelcheck.wait_for("Purchase", source="browser", count=2)
+    with pytest.raises(PixelcheckAssertionError) as failure:
+        assert_no_duplicate_triggers(pixelcheck, "Purchase")
+    message = " ".join(str(failure.value).split())
+    assert "[duplicate-browser-trigger] browser fired Purchase" in message
+    assert "2 times" in message and "trigger bound twice" in message
+    # the server side sent it once: checking the server side passes
+    assert_no_duplicate_triggers(pixelcheck, "Purchase", source="server")
+    assert_no_duplicate_triggers(pixelcheck, "PageView")
