@@ -104,8 +104,15 @@
     }).join("&");
     var url = ENDPOINT + "?" + query;
     if (url.length <= MAX_GET_URL || !navigator.sendBeacon) {
-      var img = new Image(1, 1);
-      img.src = url;
+      // A GET with the pixel's query string, as Meta's image beacon sends it. fetch
+      // rather than new Image(): the document's image cache would swallow a second
+      // hit with the same URL (same ms), hiding exactly the double fires we test for.
+      if (window.fetch) {
+        window.fetch(url, {mode: "no-cors", credentials: "include", keepalive: true,
+                           cache: "no-store"}).catch(function () {});
+      } else {
+        new Image(1, 1).src = url;
+      }
     } else {
       navigator.sendBeacon(ENDPOINT, new URLSearchParams(query));
     }
