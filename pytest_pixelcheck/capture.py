@@ -100,6 +100,4 @@ class Pixelcheck:
                         earlier_events=self.earlier_events())
 
     def report(self, platform: str | None = None) -> str:
-        result = self.match(platform)
-        return test_report(result, diagnose(result, self.settings,
-                                            earlier_events=self.earlier_events()))
+        return test_report(self.match(platform), self.findings(platform))

@@ -42,6 +42,16 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "payload-mismatch": ("warning", "value, currency or content ids differ between sides"),
 }
 
+
+
+def register_codes(codes: dict[str, tuple[Severity, str]]) -> None:
+    """Checker modules (pii, sink validation, ...) add their own codes at import."""
+    for code, entry in codes.items():
+        if code in CATALOGUE and CATALOGUE[code] != entry:
+            raise ValueError(f"finding code {code!r} is already registered differently")
+        CATALOGUE[code] = entry
+
+
 _ID_FIX = ("pass one id to both sides: fbq('track', NAME, {...}, {eventID: ID}) in the page "
            "and event_id=ID in the Conversions API call, byte for byte")
 

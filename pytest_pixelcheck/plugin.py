@@ -14,7 +14,6 @@ import pytest
 
 from .assertions import PixelcheckAssertionError
 from .capture import Pixelcheck
-from .findings import diagnose
 from .harness import Harness, HarnessConfig
 from .matching import EventNameStats
 from .report import stats_table, test_report
@@ -159,7 +158,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if capture is None or report.when != "call":
         return
     result = capture.match()
-    findings = diagnose(result, capture.settings, earlier_events=capture.earlier_events())
+    findings = capture.findings()
     report.pixelcheck = {
         "stats": [vars(s) for s in result.stats().values()],
         "findings": [{"code": f.code, "severity": f.severity} for f in findings],
