@@ -14,11 +14,22 @@ import re
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from . import platforms
 from .events import CapturedRequest, Event, EventStore
 from .proxy import SINK_ORIGINAL_HOST_HEADER
+from .redact import remember_secret
+
+FAULT_KINDS = ("500", "429", "transient", "expired_token", "timeout")
+
+
+@dataclass
+class _Fault:
+    kind: str
+    event_name: str | None
+    remaining: int
 
 
 class ConversionSink:
@@ -33,6 +44,14 @@ class ConversionSink:
         #: every request with the status it was answered with, in arrival order
         self.requests: list[CapturedRequest] = []
         self.status_counts: Counter[int] = Counter()
+        #: the access token every call must carry (ini/option); None: any token
+        self.default_token: str | None = None
+        #: how long a "timeout" fault holds its answer
+        self.timeout_hold_seconds = 6.0
+        self._faults: list[_Fault] = []
+        self._delays: list[tuple[str | None, float]] = []
+        self._test_token: str | None = None
+        self._test_token_set = False
         self._lock = threading.Lock()
 
     def start(self) -> ConversionSink:
@@ -99,38 +118,112 @@ class ConversionSink:
             channel="proxy" if original_host else "sink",
             original_host=original_host,
         )
-        status, body = self._answer(captured, original_host.lower() if original_host else None,
-                                    request.path)
-        captured.response_status = status
+        status, body, hold = self._answer(
+            captured, original_host.lower() if original_host else None, request.path)
         captured.response_body = json.dumps(body).encode()
         with self._lock:
             self.requests.append(captured)
             self.status_counts[status] += 1
-        return Response(captured.response_body, status=status, content_type="application/json")
+        if hold:
+            # The events were recorded on arrival; only the answer is late.
+            time.sleep(hold)
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        return Response(captured.response_body, status=status, headers=headers,
+                        content_type="application/json")
 
     def _answer(
         self, captured: CapturedRequest, host: str | None, path: str
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, dict[str, Any], float]:
+        """(status, body, seconds to hold the answer); records the events first."""
         platform = platforms.for_server_api(host, path)
         if platform is None:
             reason = f"no platform's server API is served at {captured.method} {path}"
             captured.response_status = 404
             self.store.add([self._undecodable("unknown", captured, reason)])
-            return 404, {"error": {"message": reason, "code": 404}}
+            return 404, {"error": {"message": reason, "code": 404}}, 0.0
         try:
             answer = platform.handle_server(captured)
         except Exception as exc:  # a decoder bug must not lose the call or kill the sink
             reason = f"decoder crashed: {type(exc).__name__}: {exc}"
             captured.response_status = 500
             self.store.add([self._undecodable(platform.name, captured, reason)])
-            return 500, {"error": {"message": f"pixelcheck sink: {reason}", "code": 1}}
+            return 500, {"error": {"message": f"pixelcheck sink: {reason}", "code": 1}}, 0.0
+        remember_secret(answer.token)
+        status, body, rejection = answer.status, answer.body, None
+        expected = self.expected_token
+        if status < 400 and expected is not None and answer.token != expected:
+            kind = "missing_token" if not answer.token else "invalid_token"
+            status, body = platform.error_answer(kind, captured)
+            rejection = ("no access token was sent" if not answer.token else
+                         "the access token is not the one this test expects")
+        names = {e.event_name for e in answer.events}
+        fault = self._take_fault(names) if status < 400 else None
+        hold = self._delay_for(names)
+        if fault is not None:
+            status, body = platform.error_answer(fault.kind, captured)
+            rejection = f"pixelcheck_sink.fail_next injected a {fault.kind} answer"
+            if fault.kind == "timeout":
+                hold = max(hold, self.timeout_hold_seconds)
         # The status is set before the events become visible, so a reader never
         # sees an event whose answer is still unknown.
-        captured.response_status = answer.status
+        captured.response_status = status
         for event in answer.events:
             event.extra.setdefault("token_location", answer.token_location)
+            if rejection:
+                event.extra.setdefault("rejection", []).append(rejection)
         self.store.add(answer.events)
-        return answer.status, answer.body
+        return status, body, hold
+
+    # --- faults a test injects ----------------------------------------------------------
+
+    def fail_next(self, n: int = 1, kind: str = "500", *, event_name: str | None = None) -> None:
+        """Answer the next ``n`` calls (carrying ``event_name``, if given) with an error.
+
+        ``kind``: "500", "429" (with Retry-After), "transient" (is_transient true),
+        "expired_token" (code 190), or "timeout" (the answer is held past most
+        clients' timeout, ``timeout_hold_seconds``). The events are recorded as
+        rejected: the platform never counted them.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.append(_Fault(kind, event_name, n))
+
+    def delay(self, seconds: float, *, event_name: str | None = None) -> None:
+        """Answer every call (carrying ``event_name``, if given) ``seconds`` late."""
+        with self._lock:
+            self._delays.append((event_name, float(seconds)))
+
+    def expect_token(self, token: str | None) -> None:
+        """Calls without this access token get the platform's invalid-token answer."""
+        with self._lock:
+            self._test_token = token
+            self._test_token_set = True
+
+    @property
+    def expected_token(self) -> str | None:
+        with self._lock:
+            return self._test_token if self._test_token_set else self.default_token
+
+    def reset(self) -> None:
+        """Forget the faults, delays and token of the previous test."""
+        with self._lock:
+            self._faults.clear()
+            self._delays.clear()
+            self._test_token, self._test_token_set = None, False
+
+    def _take_fault(self, names: set[str | None]) -> _Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.event_name is None or fault.event_name in names):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def _delay_for(self, names: set[str | None]) -> float:
+        with self._lock:
+            return max((s for name, s in self._delays if name is None or name in names),
+                       default=0.0)
 
     @staticmethod
     def _undecodable(platform: str, captured: CapturedRequest, reason: str) -> Event:

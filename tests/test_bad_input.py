@@ -33,7 +33,8 @@ def via_proxy(pixelcheck_proxy):
 
 def _good_event(event_id):
     return {"event_name": "Purchase", "event_time": int(time.time()), "event_id": event_id,
-            "action_source": "website"}
+            "action_source": "website", "event_source_url": "https://shop.example/thanks",
+            "user_data": {"client_user_agent": "Mozilla/5.0", "em": ["a" * 64]}}
 
 
 SINK_CASES = {

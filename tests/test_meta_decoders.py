@@ -16,6 +16,13 @@ from pytest_pixelcheck.events import CapturedRequest
 META = platforms.get("meta")
 
 
+def valid_event(event_id, name="Purchase", **fields):
+    """A website event with everything Meta requires."""
+    return {"event_name": name, "event_time": int(time.time()), "event_id": event_id,
+            "action_source": "website", "event_source_url": "https://shop.example/thanks",
+            "user_data": {"client_user_agent": "Mozilla/5.0", "em": ["a" * 64]}, **fields}
+
+
 def _server(body: bytes, content_type: str = "application/json", *, query: str = "",
             headers: list[tuple[str, str]] | None = None) -> CapturedRequest:
     return CapturedRequest("POST", f"http://127.0.0.1:1/v21.0/1234567890/events{query}",
@@ -146,11 +153,7 @@ def test_malformed_server_bodies_answer_like_meta(name, reason):
 
 
 def test_batch_of_events_and_numeric_event_id():
-    now = int(time.time())
-    data = [{"event_name": "Purchase", "event_time": now, "event_id": 1001,
-             "action_source": "website"},
-            {"event_name": "Lead", "event_time": now, "event_id": "lead.1",
-             "action_source": "website"}]
+    data = [valid_event(1001), valid_event("lead.1", "Lead")]
     answer = META.handle_server(_server(json.dumps({"data": data}).encode(),
                                         query="?access_token=x"))
     assert answer.status == 200 and answer.body["events_received"] == 2
@@ -176,10 +179,7 @@ def test_invalid_payloads_get_a_400_and_an_undecodable_event(body, content_type,
 
 
 def test_gzip_json_and_a_two_megabyte_body_decode():
-    now = int(time.time())
-    data = [{"event_name": "Purchase", "event_time": now, "event_id": f"p.{i}",
-             "action_source": "website", "custom_data": {"blob": "x" * 2000}}
-            for i in range(1000)]
+    data = [valid_event(f"p.{i}", custom_data={"blob": "x" * 2000}) for i in range(1000)]
     raw = json.dumps({"data": data}).encode()
     assert len(raw) > 2_000_000
     answer = META.handle_server(_server(gzip.compress(raw),

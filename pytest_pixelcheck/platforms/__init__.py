@@ -39,6 +39,8 @@ class ServerAnswer:
     #: where the access token came from ("query", "form", "json", "header") or None
     token_location: str | None = None
     token: str | None = None
+    #: schema violations that made the platform reject the request
+    violations: list[Any] = field(default_factory=list)
 
 
 class Platform:

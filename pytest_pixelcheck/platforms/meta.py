@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from ..events import CapturedRequest, Event
+from ..validation import validate
 from ..wire import (
     WireError,
     decompressed_body,
@@ -24,6 +25,8 @@ from ..wire import (
 from . import CannedResponse, Platform, ServerAnswer, register
 
 NAME = "meta"
+SCHEMA = "meta_capi_request"
+MAX_EVENT_AGE_DAYS = 7
 GRAPH_HOST = "graph.facebook.com"
 _PIXEL_HOST = re.compile(r"^(?:www\.(?:[a-z0-9-]+\.)?)?facebook\.com$")
 _EVENTS_PATH = re.compile(r"^/v(?P<version>\d+(?:\.\d+)?)/(?P<pixel>[^/]+)/events/?$")
@@ -214,8 +217,38 @@ class Meta(Platform):
                 token_location,
                 token,
             )
+        checked = {k: v for k, v in payload.items() if k != "access_token"}
+        checked["data"] = data
+        violations = validate(SCHEMA, checked)
+        too_old = self._too_old(events)
+        if violations or too_old:
+            # One invalid event rejects the whole batch, as Meta does.
+            reasons = [str(v) for v in violations] + too_old
+            for event in events:
+                event.extra["rejection"] = reasons
+            if too_old:
+                error = graph_error(
+                    "Invalid parameter", subcode=2804003, title="Event Timestamp Too Old",
+                    user_msg=f"{too_old[0]}. Events must be sent within "
+                             f"{MAX_EVENT_AGE_DAYS} days of when they occurred.")
+            else:
+                error = graph_error(f"(#100) {reasons[0]}", title="Invalid parameter",
+                                    user_msg="; ".join(reasons[:5]))
+            return ServerAnswer(events, 400, error, token_location, token, violations)
         answer = {"events_received": len(events), "messages": [], "fbtrace_id": fbtrace_id()}
         return ServerAnswer(events, 200, answer, token_location, token)
+
+    @staticmethod
+    def _too_old(events: list[Event]) -> list[str]:
+        out = []
+        for event in events:
+            index = event.extra.get("index")
+            if event.event_time is not None and event.event_time < 1e11 and \
+                    event.arrival_time - event.event_time > MAX_EVENT_AGE_DAYS * 86400:
+                days = (event.arrival_time - event.event_time) / 86400
+                out.append(f"data[{index}].event_time: {event.event_time_raw} is "
+                           f"{days:.1f} days old")
+        return out
 
     def _payload(self, request: CapturedRequest, body: bytes) -> tuple[Any, str]:
         """The decoded body and its kind ("json" or "form")."""
@@ -281,6 +314,11 @@ class Meta(Platform):
         if kind == "invalid_token":
             return 400, graph_error("Invalid OAuth access token - Cannot parse access token",
                                     code=190)
+        if kind == "missing_token":
+            return 400, graph_error("An access token is required to request this resource.",
+                                    code=104)
+        if kind == "timeout":
+            return 504, graph_error("The request timed out.", code=2, transient=True)
         if kind == "429":
             return 429, graph_error("(#17) User request limit reached", code=17,
                                     transient=True, error_type="OAuthException")
