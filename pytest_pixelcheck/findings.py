@@ -24,6 +24,9 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 CATALOGUE: dict[str, tuple[Severity, str]] = {
     "undecodable-request": ("error", "a collection hit or server call could not be decoded"),
     "server-call-rejected": ("error", "the platform's API rejected a server call"),
+    "transient-error-not-retried": ("error", "a transient API error was never retried"),
+    "server-gave-up": ("error", "the backend stopped retrying and the event was lost"),
+    "retried-after-error": ("info", "a server call failed and its same-id retry got through"),
     "near-miss-event-id": ("error", "browser and server ids almost match"),
     "event-name-mismatch": ("error", "the same conversion is named differently on each side"),
     "wrong-pixel": ("error", "the server sends to a different pixel than the browser"),
@@ -170,7 +173,7 @@ def diagnose(
     used to catch event ids reused across the session."""
     settings = settings or DiagnosisSettings()
     findings: list[Finding] = []
-    findings += _undecodable_and_rejected(result)
+    findings += _undecodable(result)
     explained_findings, leftover_browser, leftover_server = _unmatched(result)
     findings += explained_findings
     findings += _duplicates(result)
@@ -186,7 +189,7 @@ def _first_seq(finding: Finding) -> int:
     return min((e.seq for e in finding.events), default=-1)
 
 
-def _undecodable_and_rejected(result: MatchResult) -> list[Finding]:
+def _undecodable(result: MatchResult) -> list[Finding]:
     out = []
     for event in result.undecodable:
         where = "pixel hit" if event.source == "browser" else "server call"
@@ -199,16 +202,6 @@ def _undecodable_and_rejected(result: MatchResult) -> list[Finding]:
             "check the tag that fires this hit (a hand-built URL or a truncated beacon)",
             [event], [f"request: {event.raw.method if event.raw else '?'} {url}"],
             event.platform, event.event_name,
-        ))
-    for event in result.rejected:
-        status = event.raw.response_status if event.raw else None
-        message = _error_message(event)
-        out.append(Finding(
-            "server-call-rejected",
-            f"server {event.event_name} id={event.event_id!r} was answered {status}: {message}",
-            "the platform never counted this event; fix the request (see the error) and "
-            "make the backend log and act on non-2xx answers",
-            [event], [], event.platform, event.event_name,
         ))
     return out
 
@@ -228,13 +221,19 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
     browser_left = list(result.browser_only)
     server_left = list(result.server_only)
 
+    # A server copy re-sent under a new id after a rejected call is a retry, not a
+    # near miss, even when the new id happens to resemble the old one.
+    retry_like = {id(s) for s in server_left if any(
+        r.event_id != s.event_id and r.event_name == s.event_name
+        and _identity(r) == _identity(s) for r in result.rejected)}
     # Near misses first: each unmatched browser event takes its best server counterpart.
     for browser in list(browser_left):
         if browser.event_id is None:
             continue
         best = None
         for server in server_left:
-            if server.platform != browser.platform or server.event_id is None:
+            if server.platform != browser.platform or server.event_id is None \
+                    or id(server) in retry_like:
                 continue
             finding = _near_miss(browser, server)
             if finding is not None and (best is None or finding[0] < best[0]):
@@ -368,30 +367,120 @@ def _distinct_payloads(events: Sequence[Event]) -> bool:
     return len({_identity(e) for e in events}) > 1
 
 
+_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
+
+
+def _transient(event: Event) -> bool:
+    """Was the answer one a client should retry (5xx, 429, or is_transient)?"""
+    status = event.raw.response_status if event.raw else None
+    if status in _TRANSIENT_STATUSES:
+        return True
+    try:
+        body = json.loads(event.raw.response_body) if event.raw else {}
+        return bool(body.get("error", {}).get("is_transient"))
+    except (ValueError, AttributeError):
+        return False
+
+
+def _answer_line(event: Event) -> str:
+    status = event.raw.response_status if event.raw else None
+    return f"answered {status}: {_error_message(event)}"
+
+
 def _retries_and_one_side(
     result: MatchResult, browser_left: list[Event], server_left: list[Event]
 ) -> list[Finding]:
-    out = []
+    """What happened to server calls: retried, rejected, given up, or never sent."""
+    out: list[Finding] = []
     # Paired copies first: the one the platform merged is the original.
-    accepted_server = [p.server for p in result.pairs] + list(result.server_only)
+    candidates = [p.server for p in result.pairs] + list(result.server_only) + \
+        list(result.rejected)
     retries: list[Event] = []
+    explained_keys: set[tuple[Any, ...]] = set()
     for server in list(server_left):
         # Arrival order proves nothing: a backend's workers may send the retry first.
-        original = next((s for s in accepted_server if s is not server
+        original = next((s for s in candidates if s is not server
                          and not any(s is r for r in retries)
+                         and s.event_id != server.event_id
                          and s.event_name == server.event_name and s.platform == server.platform
                          and _identity(s) == _identity(server)), None)
-        if original is not None:
-            retries.append(server)
-            server_left.remove(server)
+        if original is None:
+            continue
+        retries.append(server)
+        server_left.remove(server)
+        involved = [original, server]
+        key = _full_key(original)
+        if original in result.rejected and key is not None:
+            explained_keys.add(key[2:])
+            twin = next((b for b in browser_left if _same_key(b, original)), None)
+            if twin is not None:
+                browser_left.remove(twin)
+                involved.insert(0, twin)
+        after = f" after {_answer_line(original)}" if original in result.rejected else ""
+        out.append(Finding(
+            "server-retry-new-id",
+            f"backend re-sent {server.event_name} with a new id {server.event_id!r} "
+            f"(also sent as {original.event_id!r}, same payload{after}): "
+            + ("the platform counts it twice" if original not in result.rejected else
+               "the browser copy no longer has a server twin with its id"),
+            "generate the event id once per conversion and reuse it on every retry",
+            involved, [], server.platform, server.event_name,
+        ))
+
+    accepted = [p.server for p in result.pairs] + list(result.server_only)
+    groups: dict[tuple[Any, ...], list[Event]] = {}
+    for event in result.rejected:
+        key = (event.platform, event.pixel_id, event.event_name, event.event_id)
+        groups.setdefault(key, []).append(event)
+    for key, attempts in groups.items():
+        if key[2:] in explained_keys:
+            continue
+        first = attempts[0]
+        if first.event_id is not None and any(_same_key(a, first) for a in accepted):
             out.append(Finding(
-                "server-retry-new-id",
-                f"backend re-sent {server.event_name} with a new id {server.event_id!r} "
-                f"(also sent as {original.event_id!r}, same payload): the platform counts "
-                "it twice",
-                "generate the event id once per conversion and reuse it on every retry",
-                [original, server], [], server.platform, server.event_name,
+                "retried-after-error",
+                f"server {first.event_name} id={first.event_id!r} was {_answer_line(first)}; "
+                "the backend retried with the same id and got through",
+                "nothing to change: this is the retry behaviour the platform expects",
+                attempts, [], first.platform, first.event_name,
             ))
+            continue
+        twin = next((b for b in browser_left if _same_key(b, first)), None)
+        involved = ([twin] if twin else []) + attempts
+        if twin is not None:
+            browser_left.remove(twin)
+        reasons = [r for a in attempts for r in a.extra.get("rejection", [])]
+        details = [f"attempt {i + 1}: {_answer_line(a)}" for i, a in enumerate(attempts)]
+        details += [f"why: {r}" for r in dict.fromkeys(reasons)]
+        lost = "; the browser copy has no server twin" if twin else ""
+        if _transient(attempts[-1]) and len(attempts) == 1:
+            out.append(Finding(
+                "transient-error-not-retried",
+                f"server {first.event_name} id={first.event_id!r} got a transient error and "
+                f"the backend never retried it: the event is lost{lost}",
+                "retry 5xx, 429 and is_transient answers with backoff, keeping the same "
+                "event_id; log every non-2xx answer",
+                involved, details, first.platform, first.event_name,
+            ))
+        elif _transient(attempts[-1]):
+            out.append(Finding(
+                "server-gave-up",
+                f"server {first.event_name} id={first.event_id!r} failed {len(attempts)} times "
+                f"and the backend gave up: the event is lost{lost}",
+                "retry transient errors for longer (with backoff) or queue the event for "
+                "later delivery, keeping the same event_id",
+                involved, details, first.platform, first.event_name,
+            ))
+        else:
+            out.append(Finding(
+                "server-call-rejected",
+                f"server {first.event_name} id={first.event_id!r} was {_answer_line(first)}"
+                f": the platform never counted it{lost}",
+                "fix the request (see why:) and make the backend log and act on "
+                "non-2xx answers",
+                involved, details, first.platform, first.event_name,
+            ))
+
     for event in browser_left:
         out.append(Finding(
             "server-event-missing",
@@ -448,6 +537,11 @@ def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Fi
                 ))
                 seen.pop(key)
     return out
+
+
+def _same_key(a: Event, b: Event) -> bool:
+    return (a.platform, a.pixel_id, a.event_name, a.event_id) == \
+        (b.platform, b.pixel_id, b.event_name, b.event_id)
 
 
 def _full_key(event: Event) -> tuple[Any, ...] | None:

@@ -86,7 +86,36 @@ def test_rejected_server_copy_does_not_count():
     events = [ev("browser", "Purchase", "o1"), ev("server", "Purchase", "o1", status=400)]
     result = match_events(events)
     assert result.pairs == [] and len(result.rejected) == 1
-    assert sorted(codes(events)) == ["server-call-rejected", "server-event-missing"]
+    [finding] = diagnose(result)
+    assert finding.code == "server-call-rejected"
+    assert "the browser copy has no server twin" in finding.message
+    assert [e.source for e in finding.events] == ["browser", "server"]
+
+
+@pytest.mark.parametrize("statuses, expected", [
+    ([500, 200], "retried-after-error"),
+    ([429, 503, 200], "retried-after-error"),
+    ([500], "transient-error-not-retried"),
+    ([500, 500, 500], "server-gave-up"),
+    ([400, 400], "server-call-rejected"),
+])
+def test_what_happened_to_failed_server_calls(statuses, expected):
+    events = [ev("browser", "Purchase", "o1")]
+    events += [ev("server", "Purchase", "o1", at=0.1 * (i + 1), status=s)
+               for i, s in enumerate(statuses)]
+    found = diagnose(match_events(events))
+    assert [f.code for f in found] == [expected]
+    assert found[0].details or expected == "retried-after-error"
+
+
+def test_retry_with_new_id_after_an_error():
+    events = [ev("browser", "Purchase", "o1", value=5, order="o1"),
+              ev("server", "Purchase", "o1", at=0.1, value=5, order="o1", status=500),
+              ev("server", "Purchase", "o1-b", at=0.3, value=5, order="o1")]
+    [finding] = diagnose(match_events(events))
+    assert finding.code == "server-retry-new-id"
+    assert "after answered 500" in finding.message
+    assert [e.event_id for e in finding.events] == ["o1", "o1", "o1-b"]
 
 
 def test_exact_bytes_whitespace_and_case_do_not_match():
