@@ -409,9 +409,8 @@ def _retries_and_one_side(
         retries.append(server)
         server_left.remove(server)
         involved = [original, server]
-        key = _full_key(original)
-        if original in result.rejected and key is not None:
-            explained_keys.add(key[2:])
+        if original in result.rejected:
+            explained_keys.add(_key_of(original))
             twin = next((b for b in browser_left if _same_key(b, original)), None)
             if twin is not None:
                 browser_left.remove(twin)
@@ -430,10 +429,9 @@ def _retries_and_one_side(
     accepted = [p.server for p in result.pairs] + list(result.server_only)
     groups: dict[tuple[Any, ...], list[Event]] = {}
     for event in result.rejected:
-        key = (event.platform, event.pixel_id, event.event_name, event.event_id)
-        groups.setdefault(key, []).append(event)
+        groups.setdefault(_key_of(event), []).append(event)
     for key, attempts in groups.items():
-        if key[2:] in explained_keys:
+        if key in explained_keys:
             continue
         first = attempts[0]
         if first.event_id is not None and any(_same_key(a, first) for a in accepted):
@@ -539,9 +537,12 @@ def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Fi
     return out
 
 
+def _key_of(event: Event) -> tuple[Any, ...]:
+    return (event.platform, event.pixel_id, event.event_name, event.event_id)
+
+
 def _same_key(a: Event, b: Event) -> bool:
-    return (a.platform, a.pixel_id, a.event_name, a.event_id) == \
-        (b.platform, b.pixel_id, b.event_name, b.event_id)
+    return _key_of(a) == _key_of(b)
 
 
 def _full_key(event: Event) -> tuple[Any, ...] | None:
