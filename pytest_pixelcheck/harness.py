@@ -71,6 +71,8 @@ class Harness:
                                  race_tolerance=self.config.race_tolerance)
 
     def capture(self, test_id: str | None = None) -> Pixelcheck:
+        # Faults and token a previous test injected into the sink end with it.
+        self.sink.reset()
         self.store.current_test = test_id
         capture = Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                              default_timeout=self.config.default_timeout)

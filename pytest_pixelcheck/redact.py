@@ -30,6 +30,16 @@ def remember_secret(value: str | None) -> None:
             _known_secrets.add(value)
 
 
+def known_secrets() -> set[str]:
+    with _known_lock:
+        return set(_known_secrets)
+
+
+def mask_secret(secret: str) -> str:
+    """Enough to tell tokens apart in a message, never enough to use one."""
+    return secret[:3] + "…" + MASK if len(secret) > 8 else MASK
+
+
 def redact(text: str) -> str:
     text = _PARAM.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
     text = _BEARER.sub(lambda m: f"{m.group('key')}{MASK}", text)

@@ -316,7 +316,7 @@ class Meta(Platform):
                                     code=190)
         if kind == "missing_token":
             return 400, graph_error("An access token is required to request this resource.",
-                                    code=104)
+                                    code=190)
         if kind == "timeout":
             return 504, graph_error("The request timed out.", code=2, transient=True)
         if kind == "429":

@@ -1,0 +1,93 @@
+"""Token and configuration safety: leaked access tokens, test event codes that
+must not ship, and pixels that should not fire.
+
+Pure functions over captured events and proxy traffic; ``Pixelcheck.findings``
+calls them with what the session knows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from .events import Event
+from .findings import Finding, register_codes
+from .proxy import TrafficEntry
+from .redact import mask_secret, redact
+from .wire import host_of
+
+register_codes({
+    "exposed-access-token": ("error", "a server API access token reached the browser"),
+    "test-event-code": ("warning", "server events carry a test_event_code"),
+    "unexpected-pixel": ("error", "a pixel outside the allowed list fired"),
+})
+
+
+def exposed_tokens(traffic: Sequence[TrafficEntry], tokens: Iterable[str]) -> list[Finding]:
+    """A token in anything the browser received or sent is an error.
+
+    Calls the proxy handed to the sink are the backend's own and may carry it.
+    """
+    tokens = [t for t in tokens if t and len(t) >= 8]
+    out = []
+    for entry in traffic:
+        if entry.handled_by == "sink":
+            continue
+        places = [("response", entry.response_text or ""), ("request URL", entry.url)]
+        if entry.request_body and len(entry.request_body) < 5_000_000:
+            places.append(("request body", entry.request_body.decode("utf-8", "replace")))
+        for token in tokens:
+            where = [name for name, text in places if token in text]
+            if where:
+                out.append(Finding(
+                    "exposed-access-token",
+                    f"the access token {mask_secret(token)} appears in the {where[0]} of "
+                    f"{entry.method} {redact(entry.url)}: anyone who opens the page can "
+                    "send events to your pixel",
+                    "keep the Conversions API token on the server only (environment or "
+                    "secret store); never render it into HTML, JS or API responses, and "
+                    "rotate the leaked one",
+                    [], [f"also in: {', '.join(where[1:])}"] if len(where) > 1 else [],
+                ))
+    return out
+
+
+def test_event_codes(events: Sequence[Event]) -> list[Finding]:
+    by_code: dict[str, list[Event]] = {}
+    for event in events:
+        code = event.extra.get("test_event_code") if event.source == "server" else None
+        if code:
+            by_code.setdefault(str(code), []).append(event)
+    return [Finding(
+        "test-event-code",
+        f"{len(found)} server event(s) carry test_event_code {code!r}: in production they "
+        "would land in Test Events, not in your ad reporting",
+        "take test_event_code out of the production configuration; set it only in "
+        "test environments",
+        found, [], found[0].platform, found[0].event_name,
+    ) for code, found in by_code.items()]
+
+
+def unexpected_pixels(events: Sequence[Event], allowed: Iterable[str]) -> list[Finding]:
+    """With an allowlist (pixel ids and/or collection hosts), anything else that fires."""
+    allowed = {a.strip() for a in allowed if a and a.strip()}
+    if not allowed:
+        return []
+    pixel_ids = {a for a in allowed if a.isdigit()}
+    hosts = {a.lower() for a in allowed if not a.isdigit()}
+    out: dict[tuple[str, str | None], list[Event]] = {}
+    for event in events:
+        if event.source != "browser" or event.raw is None:
+            continue
+        host = host_of(event.raw.url)
+        if (pixel_ids and event.pixel_id not in pixel_ids) or (hosts and host not in hosts):
+            out.setdefault((host, event.pixel_id), []).append(event)
+    return [Finding(
+        "unexpected-pixel",
+        f"pixel {pixel or '<none>'} at {host} fired {len(found)} event(s) "
+        f"({', '.join(sorted({e.event_name or '?' for e in found}))}) but is not in the "
+        "allowed list",
+        "remove the stray tag (a leftover test pixel, an old agency tag) or add the pixel "
+        "to --pixelcheck-allowed-pixels if it is meant to fire",
+        found, [f"allowed: {', '.join(sorted(allowed))}"], found[0].platform,
+        found[0].event_name,
+    ) for (host, pixel), found in out.items()]
