@@ -15,6 +15,7 @@ from .capture import Pixelcheck
 from .events import EventStore
 from .findings import DiagnosisSettings
 from .proxy import PixelProxy
+from .redact import remember_secret
 from .sink import ConversionSink
 
 
@@ -29,6 +30,10 @@ class HarnessConfig:
     late_after: float = 3.0
     race_tolerance: float = 1.0
     slow_mo: float = 0.0
+    #: the token server calls must carry (None: any)
+    access_token: str | None = None
+    #: pixel ids and/or collection hosts allowed to fire (empty: any)
+    allowed_pixels: tuple[str, ...] = ()
 
 
 class Harness:
@@ -43,6 +48,8 @@ class Harness:
     def start(self) -> Harness:
         if not self._started:
             self.proxy.start()
+            self.sink.default_token = self.config.access_token
+            remember_secret(self.config.access_token)
             self.sink.start()
             # The proxy hands graph.facebook.com calls to the sink's decoding.
             self.proxy.sink_address = self.sink.address

@@ -31,6 +31,10 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
     ("pixelcheck_late_after", "seconds after which a server twin counts as late", "string", "3"),
     ("pixelcheck_race_tolerance", "seconds a server twin may precede the browser's before "
      "it is reported", "string", "1.0"),
+    ("pixelcheck_access_token", "the access token server calls must carry; others get the "
+     "platform's invalid-token answer", "string", None),
+    ("pixelcheck_allowed_pixels", "comma-separated pixel ids and/or collection hosts allowed "
+     "to fire; any other is an error finding", "string", None),
     ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
      "network instead of the offline stand-in", "bool", False),
 ]
@@ -78,6 +82,10 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         fail_on=str(_setting(config, "pixelcheck_fail_on")),
         late_after=float(_setting(config, "pixelcheck_late_after")),
         race_tolerance=float(_setting(config, "pixelcheck_race_tolerance")),
+        access_token=_setting(config, "pixelcheck_access_token") or None,
+        allowed_pixels=tuple(a.strip() for a in
+                             (_setting(config, "pixelcheck_allowed_pixels") or "").split(",")
+                             if a.strip()),
     )
 
 

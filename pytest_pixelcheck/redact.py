@@ -50,6 +50,25 @@ def redact(text: str) -> str:
     return text
 
 
+_EMAIL = re.compile(
+    r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*(@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# phone-shaped: a + or separators between digit groups; plain digit runs (timestamps,
+# ids) are left alone
+_PHONE = re.compile(r"(?<![\w])(\+|%2B)?\d{1,3}(?:[ .()\-]|%20|%28|%29){1,3}\d{2,4}"
+                    r"(?:(?:[ .()\-]|%20|%28|%29){1,3}\d{2,4}){1,3}(?![\w])")
+
+
+def mask_pii(text: str) -> str:
+    """Emails and phone numbers in free text, masked: ``j***@example.com``."""
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}{m.group(3)}", text)
+    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+
+
+def scrub(text: str) -> str:
+    """Everything a report writes: secrets redacted, PII masked."""
+    return mask_pii(redact(text))
+
+
 def redact_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     sensitive = {"authorization", "access-token", "cookie", "set-cookie", "x-api-key"}
     return [(k, MASK if k.lower() in sensitive and k.lower() not in ("cookie", "set-cookie")

@@ -128,6 +128,30 @@ def is_server_host(host: str) -> bool:
     return any(host in p.server_hosts for p in _REGISTRY.values())
 
 
+def decode_request(request: CapturedRequest, source: str | None = None) -> list[Event]:
+    """Events in a recorded request (a capture line, a HAR entry, a backend log line).
+
+    Requests that are neither a collection hit nor a server API call give [].
+    The recorded answer status, when there is one, wins over a fresh decode's.
+    """
+    from ..wire import host_of, path_of
+
+    host, path = host_of(request.url), path_of(request.url)
+    platform = for_collection(host, path) if source != "server" else None
+    if platform is not None:
+        return platform.decode_browser(request)
+    platform = None
+    if source != "browser":
+        platform = for_server_api(request.original_host or host, path) or \
+            for_server_api(None, path)
+    if platform is None:
+        return []
+    recorded_status = request.response_status
+    answer = platform.handle_server(request)
+    request.response_status = recorded_status or answer.status
+    return answer.events
+
+
 def _load_builtin() -> None:
     from . import meta  # noqa: F401  (registers itself)
 

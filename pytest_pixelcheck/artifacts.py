@@ -1,0 +1,300 @@
+"""Files pixelcheck writes and reads: the JSON report, JSONL captures, HAR.
+
+Everything written goes through ``scrub`` (tokens redacted, PII masked). The
+JSON report format is versioned (``REPORT_FORMAT``, ``REPORT_VERSION``) and
+documented in docs/report-format.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .events import CapturedRequest, Event
+from .findings import Finding
+from .matching import EventNameStats, MatchResult
+from .proxy import TrafficEntry
+from .redact import redact_headers, scrub
+
+REPORT_FORMAT = "pytest-pixelcheck-report"
+REPORT_VERSION = 1
+CAPTURE_FORMAT = "pytest-pixelcheck-capture"
+
+
+def _scrubbed(value: Any) -> Any:
+    """Deep copy of plain data with every string scrubbed."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {str(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return scrub(str(value))
+
+
+def event_dict(event: Event) -> dict[str, Any]:
+    raw = event.raw
+    return _scrubbed({
+        "seq": event.seq,
+        "platform": event.platform,
+        "source": event.source,
+        "pixel_id": event.pixel_id,
+        "event_name": event.event_name,
+        "event_id": event.event_id,
+        "event_time": event.event_time,
+        "arrival_time": event.arrival_time,
+        "page_url": event.page_url,
+        "user_data": event.user_data,
+        "custom_data": event.custom_data,
+        "error": event.error,
+        "rejection": event.extra.get("rejection"),
+        "request": None if raw is None else {
+            "method": raw.method, "url": raw.url, "channel": raw.channel,
+            "status": raw.response_status,
+        },
+    })
+
+
+def stats_dicts(stats: Iterable[EventNameStats]) -> list[dict[str, Any]]:
+    return [{**vars(s), "dedup_rate": s.dedup_rate} for s in stats]
+
+
+def test_record(
+    nodeid: str,
+    outcome: str,
+    result: MatchResult,
+    findings: Sequence[Finding],
+    sink_answers: dict[str, int],
+) -> dict[str, Any]:
+    """Everything about one test, as plain data (it rides on the xdist report)."""
+    return {
+        "nodeid": nodeid,
+        "outcome": outcome,
+        "events": [event_dict(e) for e in result.events],
+        "pairs": [[p.browser.seq, p.server.seq] for p in result.pairs],
+        "findings": [_scrubbed(f.to_dict()) for f in findings],
+        "stats": stats_dicts(result.stats().values()),
+        "sink_answers": sink_answers,
+    }
+
+
+def status_classes(statuses: Iterable[int | None]) -> dict[str, int]:
+    counts = {"2xx": 0, "4xx": 0, "5xx": 0}
+    for status in statuses:
+        if status is not None and status // 100 in (2, 4, 5):
+            counts[f"{status // 100}xx"] += 1
+    return counts
+
+
+def merge_stats(records: Iterable[dict[str, Any]]) -> list[EventNameStats]:
+    totals: dict[tuple[str, str], EventNameStats] = {}
+    for record in records:
+        for row in record["stats"]:
+            key = (row["platform"], row["event_name"])
+            total = totals.setdefault(key, EventNameStats(*key))
+            for name in ("browser", "server", "deduplicated", "browser_only", "server_only"):
+                setattr(total, name, getattr(total, name) + row[name])
+    return list(totals.values())
+
+
+def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    records = sorted(records, key=lambda r: r["nodeid"])
+    stats = merge_stats(records)
+    codes: dict[str, int] = {}
+    severities: dict[str, int] = {}
+    for record in records:
+        for finding in record["findings"]:
+            codes[finding["code"]] = codes.get(finding["code"], 0) + 1
+            severities[finding["severity"]] = severities.get(finding["severity"], 0) + 1
+    answers = {"2xx": 0, "4xx": 0, "5xx": 0}
+    for record in records:
+        for key, n in record.get("sink_answers", {}).items():
+            answers[key] = answers.get(key, 0) + n
+    conversions = sum(s.conversions for s in stats)
+    deduplicated = sum(s.deduplicated for s in stats)
+    return {
+        "format": REPORT_FORMAT,
+        "version": REPORT_VERSION,
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "summary": {
+            "tests": len(records),
+            "browser_events": sum(s.browser for s in stats),
+            "server_events": sum(s.server for s in stats),
+            "deduplicated": deduplicated,
+            "dedup_rate": deduplicated / conversions if conversions else None,
+            "by_event": stats_dicts(sorted(stats, key=lambda s: (s.platform, s.event_name))),
+            "findings_by_code": dict(sorted(codes.items())),
+            "findings_by_severity": severities,
+            "sink_answers": answers,
+        },
+        "tests": list(records),
+    }
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+    return path
+
+
+# --- captures: one request per line, re-decodable ------------------------------------
+
+
+def capture_lines(events: Sequence[Event]) -> list[str]:
+    """JSONL of the requests behind ``events`` (a server request with many events once)."""
+    lines, seen = [], set()
+    for event in events:
+        raw = event.raw
+        if raw is None or id(raw) in seen:
+            continue
+        seen.add(id(raw))
+        request = raw.to_dict()
+        request["url"] = scrub(request["url"])
+        request["headers"] = redact_headers([tuple(h) for h in request["headers"]])
+        if "body" in request:
+            request["body"] = scrub(request["body"])
+        lines.append(json.dumps({"format": CAPTURE_FORMAT, "source": event.source,
+                                 "platform": event.platform, "test_id": event.test_id,
+                                 "request": request}))
+    return lines
+
+
+def write_capture(path: str | Path, events: Sequence[Event]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(line + "\n" for line in capture_lines(events)))
+    return path
+
+
+# --- HAR ------------------------------------------------------------------------------
+
+
+def _har_content(body: bytes, mime: str) -> dict[str, Any]:
+    try:
+        return {"size": len(body), "mimeType": mime, "text": scrub(body.decode("utf-8"))}
+    except UnicodeDecodeError:
+        return {"size": len(body), "mimeType": mime,
+                "text": base64.b64encode(body).decode(), "encoding": "base64"}
+
+
+def har(traffic: Sequence[TrafficEntry]) -> dict[str, Any]:
+    """HAR 1.2 of the proxy's traffic, secrets redacted, PII masked."""
+    entries = []
+    for entry in traffic:
+        req_headers = redact_headers(entry.request_headers)
+        resp_headers = redact_headers(entry.response_headers)
+        mime = next((v for k, v in resp_headers if k.lower() == "content-type"), "")
+        req_mime = next((v for k, v in req_headers if k.lower() == "content-type"), "")
+        took = ((entry.finished or entry.started) - entry.started) * 1000
+        record: dict[str, Any] = {
+            "startedDateTime": datetime.fromtimestamp(entry.started, timezone.utc).isoformat(),
+            "time": round(took, 3),
+            "request": {
+                "method": entry.method, "url": scrub(entry.url), "httpVersion": "HTTP/1.1",
+                "headers": [{"name": k, "value": scrub(v)} for k, v in req_headers],
+                "queryString": [], "cookies": [], "headersSize": -1,
+                "bodySize": len(entry.request_body),
+            },
+            "response": {
+                "status": entry.status or 0, "statusText": "", "httpVersion": "HTTP/1.1",
+                "headers": [{"name": k, "value": scrub(v)} for k, v in resp_headers],
+                "cookies": [], "content": _har_content(entry.response_body, mime),
+                "redirectURL": "", "headersSize": -1, "bodySize": len(entry.response_body),
+            },
+            "cache": {},
+            "timings": {"send": 0, "wait": round(took, 3), "receive": 0},
+            "comment": f"pixelcheck: {entry.handled_by}"
+                       + (f"; error: {entry.error}" if entry.error else ""),
+        }
+        if entry.request_body:
+            record["request"]["postData"] = {
+                "mimeType": req_mime, **{k: v for k, v in _har_content(
+                    entry.request_body, req_mime).items() if k in ("text", "encoding")}}
+        entries.append(record)
+    return {"log": {"version": "1.2",
+                    "creator": {"name": "pytest-pixelcheck", "version": "0.1.0"},
+                    "entries": entries}}
+
+
+def write_har(path: str | Path, traffic: Sequence[TrafficEntry]) -> Path:
+    return write_json(path, har(traffic))
+
+
+# --- reading captures back (for `pixelcheck analyze`) ----------------------------------
+
+
+def read_requests(path: str | Path) -> list[tuple[str | None, CapturedRequest]]:
+    """(source hint, request) pairs from a pixelcheck JSONL capture, a HAR file, or
+    JSON lines of server payloads from a backend's log.
+
+    A backend log line is a JSON object with a ``data`` array (the body it sent);
+    an optional ``url`` / ``pixel_id`` / ``time`` says where and when.
+    """
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    stripped = text.lstrip()
+    if stripped.startswith("{") and '"log"' in stripped[:200]:
+        try:
+            return _from_har(json.loads(text))
+        except ValueError:
+            pass
+    out: list[tuple[str | None, CapturedRequest]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
+        if isinstance(record, dict) and record.get("format") == CAPTURE_FORMAT:
+            out.append((record.get("source"), CapturedRequest.from_dict(record["request"])))
+        elif isinstance(record, dict) and "data" in record:
+            out.append(("server", _from_backend_log(record)))
+        else:
+            raise ValueError(f"{path}:{number}: neither a pixelcheck capture line nor a "
+                             "server payload with a data array")
+    return out
+
+
+def _from_backend_log(record: dict[str, Any]) -> CapturedRequest:
+    pixel = str(record.get("pixel_id") or "0")
+    url = record.get("url") or f"https://graph.facebook.com/v21.0/{pixel}/events"
+    body = {k: v for k, v in record.items() if k not in ("url", "pixel_id", "time")}
+    when = record.get("time")
+    if when is None:
+        times = [e.get("event_time") for e in body.get("data", []) if isinstance(e, dict)]
+        when = next((t for t in times if isinstance(t, (int, float))), 0)
+    return CapturedRequest("POST", url, [("Content-Type", "application/json")],
+                           json.dumps(body).encode(), float(when), "log",
+                           original_host="graph.facebook.com", response_status=200)
+
+
+def _from_har(data: dict[str, Any]) -> list[tuple[str | None, CapturedRequest]]:
+    out = []
+    for entry in data.get("log", {}).get("entries", []):
+        request = entry.get("request", {})
+        post = request.get("postData") or {}
+        if post.get("encoding") == "base64":
+            body = base64.b64decode(post.get("text", ""))
+        else:
+            body = str(post.get("text", "")).encode()
+        headers = [(h.get("name", ""), h.get("value", "")) for h in request.get("headers", [])]
+        if post.get("mimeType") and not any(k.lower() == "content-type" for k, _ in headers):
+            headers.append(("Content-Type", post["mimeType"]))
+        try:
+            started = datetime.fromisoformat(
+                str(entry.get("startedDateTime")).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            started = 0.0
+        status = entry.get("response", {}).get("status")
+        out.append((None, CapturedRequest(request.get("method", "GET"), request.get("url", ""),
+                                          headers, body, started, "har",
+                                          response_status=status or None)))
+    return out
