@@ -142,8 +142,7 @@ def decode_request(request: CapturedRequest, source: str | None = None) -> list[
         return platform.decode_browser(request)
     platform = None
     if source != "browser":
-        platform = for_server_api(request.original_host or host, path) or \
-            for_server_api(None, path)
+        platform = for_server_api(request.original_host or host, path)
     if platform is None:
         return []
     recorded_status = request.response_status
