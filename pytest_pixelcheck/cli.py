@@ -1,17 +1,55 @@
-"""The ``pixelcheck`` command. It shares the harness, matching and reports with
-the pytest plugin; it adds no logic of its own beyond argument handling."""
+"""The ``pixelcheck`` command. It shares the harness, matching, findings and
+reports with the pytest plugin; it adds argument handling and printing."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import runpy
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
 
-from .findings import at_least
+from . import platforms
+from .artifacts import (
+    build_report,
+    read_requests,
+    test_record,
+    write_capture,
+    write_har,
+    write_json,
+)
+from .events import Event
+from .findings import Finding, at_least, diagnose
 from .harness import Harness, HarnessConfig
-from .matching import settled
-from .report import count_severities, events_table, findings_text, stats_table
+from .matching import MatchResult, match_events, settled
+from .redact import scrub
+from .report import count_severities, events_table, findings_text, shorten, stats_table
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
+
+
+def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: bool = True,
+                  out: Callable[[str], None] = print) -> int:
+    """The report every command prints; returns the exit code for its findings."""
+    out("dedup by event name:")
+    out(stats_table(result.stats().values()))
+    if events:
+        out("\nevents:")
+        out(events_table(result))
+    out(f"\nfindings ({count_severities(findings)}):")
+    out(findings_text(findings))
+    errors = at_least(findings, "error")
+    out("\nverdict: " + ("DEDUPLICATED" if not errors else
+                         f"NOT DEDUPLICATED ({len(errors)} errors)"))
+    return EXIT_OK if not errors else EXIT_FINDINGS
+
+
+# --- demo -------------------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -24,46 +62,209 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"unknown fault(s): {', '.join(unknown)}. Known faults:", file=sys.stderr)
         for name, text in FAULTS.items():
             print(f"  {name:<24} {text}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     config = HarnessConfig(browser_path=args.browser, headless=not args.headed)
     print(f"pixelcheck demo: the example shop's checkout, faults: {', '.join(faults) or 'none'}")
+    with Harness(config) as harness, SiteProcess(harness.sink.url) as site:
+        browser = harness.browser()
+        capture = harness.capture("demo")
+        context = browser.new_context()
+        try:
+            set_faults(context, site.url, faults)
+            started = time.perf_counter()
+            order_id = checkout(context.new_page(), site.url)
+            capture.wait_until(settled, args.timeout)
+            took = time.perf_counter() - started
+        finally:
+            context.close()
+        startup = harness.startup_seconds()
+        print(f"  started: proxy {startup['proxy']:.2f}s, sink {startup['sink']:.3f}s, "
+              f"browser {startup['browser']:.2f}s ({browser.location.how})")
+        print(f"  order {order_id} placed; journey and events took {took:.2f}s\n")
+        result, findings = capture.match(), capture.findings()
+    return print_verdict(result, findings)
+
+
+# --- record -----------------------------------------------------------------------------
+
+
+def _has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
+        or sys.platform in ("darwin", "win32")
+
+
+class LivePrinter:
+    """Prints each event as it arrives, and each pair as it forms."""
+
+    def __init__(self, harness: Harness, mark: int, out: Callable[[str], None] = print) -> None:
+        self.harness, self.mark, self.out = harness, mark, out
+        self._seen = 0
+        self._paired: set[int] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pixelcheck-live", daemon=True)
+
+    def start(self) -> LivePrinter:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._print_new()
+
+    def _run(self) -> None:
+        store = self.harness.store
+        while not self._stop.is_set():
+            store.wait_until(lambda evs: len(evs) > self._seen, self.mark, 0.2)
+            self._print_new()
+
+    def _print_new(self) -> None:
+        events = self.harness.store.since(self.mark)
+        for event in events[self._seen:]:
+            self.out(f"  {time.strftime('%H:%M:%S')} {event.source:<7} "
+                     f"{shorten(event.event_name or '<no name>', 18):<18} "
+                     f"id={shorten(event.event_id or '-', 28):<28} "
+                     + (f"UNDECODABLE: {scrub(event.error)}" if event.error else
+                        f"pixel {event.pixel_id}"))
+        self._seen = len(events)
+        for pair in match_events(events).pairs:
+            if pair.server.seq not in self._paired:
+                self._paired.add(pair.server.seq)
+                self.out(f"  {'':8} = deduplicated {pair.browser.event_name} "
+                         f"id={pair.browser.event_id!r}")
+
+
+def _record(args: argparse.Namespace) -> int:
+    headless = not args.headed and bool(args.headless or args.script or not _has_display())
+    config = HarnessConfig(browser_path=args.browser, headless=headless,
+                           default_timeout=args.timeout)
+    out_dir = Path(args.out)
     with Harness(config) as harness:
-        with SiteProcess(harness.sink.url) as site:
-            browser = harness.browser()
-            capture = harness.capture("demo")
-            context = browser.new_context()
-            try:
-                set_faults(context, site.url, faults)
-                page = context.new_page()
-                started = time.perf_counter()
-                order_id = checkout(page, site.url)
+        print(f"pixelcheck record: {args.url}")
+        print(f"  proxy {harness.proxy.url} (CA {harness.proxy.ca_cert_path})")
+        print(f"  sink  {harness.sink.url}  <- point your backend's Graph base URL here")
+        capture = harness.capture("record")
+        traffic_mark = harness.proxy.traffic_mark()
+        printer = LivePrinter(harness, capture.mark).start()
+        context = harness.browser().new_context()
+        try:
+            page = context.new_page()
+            page.goto(args.url)
+            if args.script:
+                runpy.run_path(args.script, init_globals={"page": page, "context": context,
+                                                          "pixelcheck": capture})
                 capture.wait_until(settled, args.timeout)
-                took = time.perf_counter() - started
-            finally:
-                context.close()
-            startup = harness.startup_seconds()
-            print(f"  started: proxy {startup['proxy']:.2f}s, sink {startup['sink']:.3f}s, "
-                  f"browser {startup['browser']:.2f}s ({browser.location.how})")
-            print(f"  order {order_id} placed; journey and events took {took:.2f}s\n")
-            result = capture.match()
-            findings = capture.findings()
-    print("dedup by event name:")
-    print(stats_table(result.stats().values()))
-    print("\nevents:")
-    print(events_table(result))
-    print(f"\nfindings ({count_severities(findings)}):")
-    print(findings_text(findings))
-    errors = at_least(findings, "error")
-    verdict = "DEDUPLICATED" if not errors else f"NOT DEDUPLICATED ({len(errors)} errors)"
-    print(f"\nverdict: {verdict}")
-    return 0 if not errors else 1
+            else:
+                print("  browse; close the browser window (or press Ctrl-C) to finish")
+                try:
+                    page.wait_for_event("close", timeout=0)
+                except KeyboardInterrupt:
+                    pass
+        finally:
+            printer.stop()
+            context.close()
+        events = capture.events
+        capture_path = write_capture(out_dir / "capture.jsonl", events)
+        har_path = write_har(out_dir / "traffic.har", harness.proxy.traffic_since(traffic_mark))
+        result, findings = capture.match(), capture.findings()
+    print(f"\nwrote {capture_path} ({len(events)} events) and {har_path}\n")
+    return print_verdict(result, findings)
+
+
+# --- analyze ----------------------------------------------------------------------------
+
+
+class Progress:
+    """A progress bar on stderr for large inputs; quiet for small ones."""
+
+    def __init__(self, total: int, label: str, threshold: int = 500) -> None:
+        self.total, self.label = total, label
+        self.enabled = total >= threshold
+        self.tty = sys.stderr.isatty()
+        self._last = -1
+
+    def update(self, done: int) -> None:
+        if not self.enabled:
+            return
+        percent = done * 100 // max(self.total, 1)
+        step = percent if self.tty else percent // 25 * 25
+        if step == self._last:
+            return
+        self._last = step
+        bar = "#" * (percent // 4) + "." * (25 - percent // 4)
+        end = "\r" if self.tty and done < self.total else "\n"
+        sys.stderr.write(f"{self.label} [{bar}] {done}/{self.total}{end}")
+        sys.stderr.flush()
+
+
+def _load_events(paths: Sequence[str]) -> list[Event]:
+    requests = []
+    for path in paths:
+        requests += read_requests(path)
+    progress = Progress(len(requests), "decoding")
+    events: list[Event] = []
+    for done, (source, request) in enumerate(requests, 1):
+        try:
+            decoded = platforms.decode_request(request, source)
+        except Exception as exc:  # one odd line must not end the analysis
+            decoded = [Event("unknown", "server" if source == "server" else "browser", None,
+                             None, None, None, request.arrival_time, raw=request,
+                             error=f"decoder crashed: {exc}")]
+        for event in decoded:
+            event.seq = len(events)
+            events.append(event)
+        progress.update(done)
+    return events
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    try:
+        events = _load_events(args.files)
+    except (OSError, ValueError) as exc:
+        print(f"pixelcheck analyze: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    groups: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        key = "all"
+        if args.by == "day":
+            key = datetime.fromtimestamp(event.arrival_time, timezone.utc).date().isoformat()
+        groups[key].append(event)
+    print(f"pixelcheck analyze: {len(events)} events from {len(args.files)} file(s)")
+    records, exit_code, alerts = [], EXIT_OK, []
+    for key in sorted(groups):
+        result = match_events(groups[key])
+        findings = diagnose(result)
+        if args.by == "day":
+            print(f"\n=== {key} ===")
+        code = print_verdict(result, findings, events=args.events)
+        exit_code = max(exit_code, code) if not args.min_dedup_rate else exit_code
+        records.append(test_record(key, "analyzed", result, findings, {}))
+        rates = [s.dedup_rate for s in result.stats().values() if s.dedup_rate is not None]
+        conversions = sum(s.conversions for s in result.stats().values())
+        rate = sum(s.deduplicated for s in result.stats().values()) / conversions \
+            if conversions else None
+        if args.min_dedup_rate is not None and rates and rate is not None \
+                and rate < args.min_dedup_rate:
+            alerts.append(f"{key}: dedup rate {rate:.0%} is below {args.min_dedup_rate:.0%}")
+    if args.json:
+        write_json(args.json, build_report(records))
+        print(f"\nwrote {args.json}")
+    if args.html:
+        from .report_html import write_html
+
+        write_html(args.html, build_report(records))
+        print(f"wrote {args.html}")
+    if alerts:
+        print("\nALERT: " + "; ".join(alerts))
+        return EXIT_ALERT
+    return exit_code
 
 
 def _install_browser(args: argparse.Namespace) -> int:
     from .install import ensure_chromium
 
     print(f"Chromium: {ensure_chromium(args.browser)}")
-    return 0
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +282,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=5.0,
                       help="seconds to wait for straggling events (default 5)")
     demo.set_defaults(func=_demo)
+
+    record = sub.add_parser("record", help="open a page through the proxy and sink, print "
+                                           "events live, write the capture when done")
+    record.add_argument("url")
+    record.add_argument("--script", help="a Python file that drives `page` (Playwright) "
+                                         "instead of a human; `pixelcheck` is the capture")
+    record.add_argument("--out", default="pixelcheck-capture",
+                        help="folder for capture.jsonl and traffic.har")
+    record.add_argument("--browser", help="Chromium executable")
+    record.add_argument("--headed", action="store_true", help="force a window")
+    record.add_argument("--headless", action="store_true", help="force no window")
+    record.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds to wait for stragglers after a script (default 5)")
+    record.set_defaults(func=_record)
+
+    analyze = sub.add_parser("analyze", help="the dedup report of captures: pixelcheck "
+                                             "JSONL, HAR files, JSON lines of server payloads")
+    analyze.add_argument("files", nargs="+")
+    analyze.add_argument("--by", choices=["all", "day"], default="all",
+                         help="one report, or one per day (UTC) for the daily comparison")
+    analyze.add_argument("--min-dedup-rate", type=float, default=None, metavar="RATE",
+                         help=f"exit {EXIT_ALERT} when a report's dedup rate is below RATE")
+    analyze.add_argument("--events", action="store_true", help="list every event too")
+    analyze.add_argument("--json", help="write the JSON report here")
+    analyze.add_argument("--html", help="write the HTML report here")
+    analyze.set_defaults(func=_analyze)
 
     install = sub.add_parser("install-browser",
                              help="make sure a Chromium exists (apt as root, else Playwright)")

@@ -125,17 +125,27 @@ def events_table(result: MatchResult, *, width: int = WIDTH) -> str:
 
 
 def findings_text(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
+    """Findings, most severe first; one fix line for a run of the same code."""
     if not findings:
         return "  no findings"
-    lines = []
-    for finding in findings:
+    lines: list[str] = []
+    for index, finding in enumerate(findings):
         head = f"{finding.severity.upper()} [{finding.code}] {finding.message}"
         lines += textwrap.wrap(redact(head), width, initial_indent="  ",
                                subsequent_indent="      ")
         for detail in finding.details:
             lines += textwrap.wrap(redact(detail), width, initial_indent="      ",
                                    subsequent_indent="        ")
-        lines += textwrap.wrap("fix: " + finding.fix, width, initial_indent="      ",
+        following = findings[index + 1] if index + 1 < len(findings) else None
+        if following is not None and (following.code, following.fix) == \
+                (finding.code, finding.fix):
+            continue
+        run = 1
+        while index - run >= 0 and (findings[index - run].code, findings[index - run].fix) \
+                == (finding.code, finding.fix):
+            run += 1
+        label = "fix: " if run == 1 else f"fix (the {run} above): "
+        lines += textwrap.wrap(label + finding.fix, width, initial_indent="      ",
                                subsequent_indent="        ")
     return "\n".join(lines)
 
