@@ -45,7 +45,7 @@ def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: b
     out(findings_text(findings))
     errors = at_least(findings, "error")
     out("\nverdict: " + ("DEDUPLICATED" if not errors else
-                         f"NOT DEDUPLICATED ({len(errors)} errors)"))
+                         f"NOT DEDUPLICATED ({count_severities(errors)})"))
     return EXIT_OK if not errors else EXIT_FINDINGS
 
 
@@ -137,7 +137,8 @@ class LivePrinter:
 def _record(args: argparse.Namespace) -> int:
     headless = not args.headed and bool(args.headless or args.script or not _has_display())
     config = HarnessConfig(browser_path=args.browser, headless=headless,
-                           default_timeout=args.timeout)
+                           default_timeout=args.timeout, proxy_port=args.proxy_port,
+                           sink_port=args.sink_port)
     out_dir = Path(args.out)
     with Harness(config) as harness:
         print(f"pixelcheck record: {args.url}")
@@ -290,6 +291,11 @@ def build_parser() -> argparse.ArgumentParser:
                                          "instead of a human; `pixelcheck` is the capture")
     record.add_argument("--out", default="pixelcheck-capture",
                         help="folder for capture.jsonl and traffic.har")
+    record.add_argument("--sink-port", type=int, default=0,
+                        help="port of the sink, so a backend started beforehand can be "
+                             "pointed at http://127.0.0.1:PORT (default: any free port)")
+    record.add_argument("--proxy-port", type=int, default=0,
+                        help="port of the proxy (default: any free port)")
     record.add_argument("--browser", help="Chromium executable")
     record.add_argument("--headed", action="store_true", help="force a window")
     record.add_argument("--headless", action="store_true", help="force no window")

@@ -34,14 +34,18 @@ class HarnessConfig:
     access_token: str | None = None
     #: pixel ids and/or collection hosts allowed to fire (empty: any)
     allowed_pixels: tuple[str, ...] = ()
+    #: 0: any free port (tests); fixed ports let a separately started backend find them
+    proxy_port: int = 0
+    sink_port: int = 0
 
 
 class Harness:
     def __init__(self, config: HarnessConfig | None = None) -> None:
         self.config = config or HarnessConfig()
         self.store = EventStore()
-        self.proxy = PixelProxy(self.store, serve_libraries=self.config.serve_libraries)
-        self.sink = ConversionSink(self.store)
+        self.proxy = PixelProxy(self.store, serve_libraries=self.config.serve_libraries,
+                                listen_port=self.config.proxy_port)
+        self.sink = ConversionSink(self.store, port=self.config.sink_port)
         self._browser: BrowserSession | None = None
         self._started = False
 
