@@ -72,13 +72,32 @@ def test_record(
     findings: Sequence[Finding],
     sink_answers: dict[str, int],
 ) -> dict[str, Any]:
-    """Everything about one test, as plain data (it rides on the xdist report)."""
+    """Everything about one test, as plain data (it rides on the xdist report).
+
+    Events are numbered within the test (``seq`` 0, 1, ...), so the record is the
+    same whichever worker ran the test.
+    """
+    local = {id(event): index for index, event in enumerate(result.events)}
+
+    def number(event: Event) -> int:
+        return local.get(id(event), -1)
+
+    events = []
+    for event in result.events:
+        data = event_dict(event)
+        data["seq"] = number(event)
+        events.append(data)
+    finding_dicts = []
+    for finding in findings:
+        data = _scrubbed(finding.to_dict())
+        data["events"] = [number(e) for e in finding.events]
+        finding_dicts.append(data)
     return {
         "nodeid": nodeid,
         "outcome": outcome,
-        "events": [event_dict(e) for e in result.events],
-        "pairs": [[p.browser.seq, p.server.seq] for p in result.pairs],
-        "findings": [_scrubbed(f.to_dict()) for f in findings],
+        "events": events,
+        "pairs": [[number(p.browser), number(p.server)] for p in result.pairs],
+        "findings": finding_dicts,
         "stats": stats_dicts(result.stats().values()),
         "sink_answers": sink_answers,
     }

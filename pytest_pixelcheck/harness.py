@@ -88,6 +88,8 @@ class Harness:
         capture = Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                              default_timeout=self.config.default_timeout)
         capture.fail_on = self.config.fail_on  # type: ignore[attr-defined]
+        capture.sink_mark = self.sink.mark()  # type: ignore[attr-defined]
+        capture.traffic_mark = self.proxy.traffic_mark()  # type: ignore[attr-defined]
         return capture
 
     @property

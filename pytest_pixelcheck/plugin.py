@@ -7,16 +7,26 @@ under xdist the controller sees every worker's tests and prints one summary.
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from .artifacts import (
+    build_report,
+    status_classes,
+    test_record,
+    write_capture,
+    write_har,
+    write_json,
+)
 from .assertions import PixelcheckAssertionError
 from .capture import Pixelcheck
+from .gate import gate_failures
 from .harness import Harness, HarnessConfig
-from .matching import EventNameStats
-from .report import stats_table, test_report
+from .report import session_summary, test_report
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
 
@@ -26,8 +36,8 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "string", None),
     ("pixelcheck_headed", "run the browser with a window", "bool", False),
     ("pixelcheck_timeout", "seconds assertions wait for straggling events", "string", "5"),
-    ("pixelcheck_fail_on", "lowest finding severity that fails assert_deduplicated "
-     "(error|warning)", "string", "error"),
+    ("pixelcheck_fail_on", "lowest finding severity that fails assert_deduplicated and, "
+     "when set, the whole session (error|warning)", "string", None),
     ("pixelcheck_late_after", "seconds after which a server twin counts as late", "string", "3"),
     ("pixelcheck_race_tolerance", "seconds a server twin may precede the browser's before "
      "it is reported", "string", "1.0"),
@@ -35,6 +45,13 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "platform's invalid-token answer", "string", None),
     ("pixelcheck_allowed_pixels", "comma-separated pixel ids and/or collection hosts allowed "
      "to fire; any other is an error finding", "string", None),
+    ("pixelcheck_report", "write the JSON report (versioned format) to this path", "string",
+     None),
+    ("pixelcheck_html", "write the self-contained HTML report to this path", "string", None),
+    ("pixelcheck_min_dedup_rate", "fail the session when the overall dedup rate is below "
+     "this (0 to 1)", "string", None),
+    ("pixelcheck_artifacts", "folder for failed tests' captured events (JSONL) and HAR",
+     "string", "pixelcheck-artifacts"),
     ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
      "network instead of the offline stand-in", "bool", False),
 ]
@@ -79,7 +96,7 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         headless=not headed,
         serve_libraries=not _setting(config, "pixelcheck_real_libraries"),
         default_timeout=float(_setting(config, "pixelcheck_timeout")),
-        fail_on=str(_setting(config, "pixelcheck_fail_on")),
+        fail_on=str(_setting(config, "pixelcheck_fail_on") or "error"),
         late_after=float(_setting(config, "pixelcheck_late_after")),
         race_tolerance=float(_setting(config, "pixelcheck_race_tolerance")),
         access_token=_setting(config, "pixelcheck_access_token") or None,
@@ -158,6 +175,10 @@ _CAPTURE_KEY = pytest.StashKey[Pixelcheck]()
 # --- reporting --------------------------------------------------------------------------
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
@@ -165,38 +186,83 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     capture = item.stash.get(_CAPTURE_KEY, None)
     if capture is None or report.when != "call":
         return
-    result = capture.match()
-    findings = capture.findings()
-    report.pixelcheck = {
-        "stats": [vars(s) for s in result.stats().values()],
-        "findings": [{"code": f.code, "severity": f.severity} for f in findings],
-    }
+    harness = item.config.stash[_HARNESS_KEY]
+    result, findings = capture.match(), capture.findings()
+    sink_answers = status_classes(r.response_status for r in
+                                  harness.sink.requests_since(capture.sink_mark))
+    # Plain data only: under xdist it travels to the controller with the report.
+    report.pixelcheck = test_record(item.nodeid, report.outcome, result, findings,
+                                    sink_answers)
+    if not report.failed:
+        return
+    folder = artifact_folder(item.config, item.nodeid)
+    events_path = write_capture(folder / "events.jsonl", capture.events)
+    har_path = write_har(folder / "traffic.har",
+                         harness.proxy.traffic_since(capture.traffic_mark))
     own_message = call.excinfo is not None and isinstance(call.excinfo.value,
                                                           PixelcheckAssertionError)
-    if report.failed and not own_message:
-        report.sections.append(("pixelcheck", test_report(result, findings)))
+    section = "" if own_message else test_report(result, findings) + "\n"
+    report.sections.append(("pixelcheck", section + f"captured events: {events_path}\n"
+                                                    f"proxy traffic (HAR): {har_path}"))
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    totals: dict[tuple[str, str], EventNameStats] = {}
-    codes: dict[str, int] = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            data = getattr(report, "pixelcheck", None)
-            if not data:
-                continue
-            for row in data["stats"]:
-                key = (row["platform"], row["event_name"])
-                total = totals.setdefault(key, EventNameStats(*key))
-                for name in ("browser", "server", "deduplicated", "browser_only",
-                             "server_only"):
-                    setattr(total, name, getattr(total, name) + row[name])
-            for finding in data["findings"]:
-                codes[finding["code"]] = codes.get(finding["code"], 0) + 1
-    if not totals:
+def artifact_folder(config: pytest.Config, nodeid: str) -> Path:
+    root = Path(_setting(config, "pixelcheck_artifacts") or "pixelcheck-artifacts")
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
+    return root / slug
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    record = getattr(report, "pixelcheck", None)
+    if record and report.when == "call":
+        _RECORDS.append(record)
+
+
+_RECORDS: list[dict[str, Any]] = []
+
+
+def _session_report(config: pytest.Config) -> dict[str, Any] | None:
+    if not _RECORDS or _is_worker(config):
+        return None
+    return build_report(_RECORDS)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report = _session_report(config)
+    if report is None:
         return
     terminalreporter.section("pixelcheck")
-    terminalreporter.write_line(stats_table(totals.values()))
-    if codes:
-        terminalreporter.write_line("  findings: " + ", ".join(
-            f"{code} x{n}" for code, n in sorted(codes.items())))
+    terminalreporter.write_line(session_summary(report, verbose=config.option.verbose > 0))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    report = _session_report(config)
+    if report is None:
+        return
+    if _setting(config, "pixelcheck_report"):
+        write_json(_setting(config, "pixelcheck_report"), report)
+    if _setting(config, "pixelcheck_html"):
+        from .report_html import write_html
+
+        write_html(_setting(config, "pixelcheck_html"), report)
+    min_rate = _setting(config, "pixelcheck_min_dedup_rate")
+    reasons = gate_failures(report, min_dedup_rate=float(min_rate) if min_rate else None,
+                            fail_on=_setting(config, "pixelcheck_fail_on") or None)
+    if reasons:
+        config.stash[_GATE_KEY] = "pixelcheck gate FAILED: " + "; ".join(reasons)
+        if session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    message = config.stash.get(_GATE_KEY, None)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if message and reporter is not None:
+        # The very last line of the run, where CI logs are read from.
+        reporter.write_line(message, red=True, bold=True)
+    _RECORDS.clear()
+
+
+_GATE_KEY = pytest.StashKey[str]()

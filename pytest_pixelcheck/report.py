@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .events import Event
 from .findings import Finding
@@ -183,3 +184,31 @@ def test_report(result: MatchResult, findings: Sequence[Finding], *, title: str 
     parts.append(f"findings ({count_severities(findings)}):")
     parts.append(findings_text(findings))
     return "\n".join(parts)
+
+
+def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
+    """The end-of-run summary: platform x event table, findings by code, sink answers;
+    with ``verbose``, one line per test as well."""
+    summary = report["summary"]
+    rows = [EventNameStats(**{k: v for k, v in row.items() if k != "dedup_rate"})
+            for row in summary["by_event"]]
+    rate = summary["dedup_rate"]
+    lines = [stats_table(rows),
+             f"  total: {summary['browser_events']} browser, {summary['server_events']} "
+             f"server, {summary['deduplicated']} deduplicated"
+             + (f", dedup rate {rate:.1%}" if rate is not None else "")
+             + f" over {summary['tests']} test(s)"]
+    answers = summary["sink_answers"]
+    lines.append(f"  sink answers: {answers.get('2xx', 0)} 2xx, {answers.get('4xx', 0)} 4xx, "
+                 f"{answers.get('5xx', 0)} 5xx")
+    codes = summary["findings_by_code"]
+    if codes:
+        text = "  findings: " + ", ".join(f"{code} x{n}" for code, n in codes.items())
+        lines += textwrap.wrap(text, WIDTH, subsequent_indent="    ")
+    if verbose:
+        for test in report["tests"]:
+            found = ", ".join(sorted({f["code"] for f in test["findings"]})) or "no findings"
+            pairs = len(test["pairs"])
+            lines.append(f"  {test['outcome']:<7} {test['nodeid']}: {len(test['events'])} "
+                         f"events, {pairs} pairs; {found}")
+    return "\n".join(lines)
