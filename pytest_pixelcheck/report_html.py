@@ -1,0 +1,477 @@
+"""The JSON report (``artifacts.build_report``) as one self-contained HTML page.
+
+Inline CSS and inline SVG only: no scripts, fonts, images or network. Every value
+from the report is HTML-escaped. Per test, a timeline puts the browser's events
+on one lane and the server's on another, over one shared time axis; deduplicated
+pairs are joined by a line and events named by a finding get a coloured ring.
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+from pathlib import Path
+from typing import Any
+
+SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
+
+# timeline geometry (SVG user units = CSS px at natural size)
+WIDTH = 1160  # fits a 1280 px laptop window
+LEFT, RIGHT = 78, 60  # lane names on the left; room for the last label
+ROW = 15  # one row of labels
+LANE_GAP = 64  # between the browser and server lanes
+MIN_GAP = 13  # markers closer than this are nudged apart
+CHAR_W = 6.4  # rough width of one 11 px label character
+MAX_PUSH = 110  # how far a label may sit right of its marker
+
+CSS = """
+* { box-sizing: border-box; }
+body { margin: 0; padding: 16px 24px 40px; font: 14px/1.4 system-ui, -apple-system,
+  "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1f2937; background: #f3f4f6; }
+main { max-width: 1200px; margin: 0 auto; }
+h1 { font-size: 22px; margin: 0 0 2px; }
+h2 { font-size: 17px; margin: 0; }
+h3 { font-size: 14px; margin: 14px 0 6px; }
+.muted { color: #6b7280; }
+.card { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px;
+  padding: 14px 16px; margin: 12px 0; }
+.totals { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 10px; }
+.stat { border: 1px solid #e5e7eb; border-radius: 6px; padding: 5px 10px; min-width: 64px; }
+.stat b { display: block; font-size: 18px; }
+.stat span { color: #6b7280; font-size: 12px; }
+.stat.bad b { color: #b91c1c; }
+table { border-collapse: collapse; }
+th, td { padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: right; }
+th { font-size: 12px; color: #4b5563; font-weight: 600; }
+th:first-child, td:first-child, th.l, td.l { text-align: left; }
+td.low { background: #fee2e2; color: #991b1b; font-weight: 700; }
+.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
+  font-weight: 600; background: #e5e7eb; color: #374151; vertical-align: middle; }
+.outcome-passed { background: #dcfce7; color: #166534; }
+.outcome-failed, .outcome-error { background: #fee2e2; color: #991b1b; }
+.outcome-skipped { background: #fef9c3; color: #854d0e; }
+.sev-error { background: #fee2e2; color: #991b1b; }
+.sev-warning { background: #fef3c7; color: #92400e; }
+.sev-info { background: #e0f2fe; color: #075985; }
+.test h2 code { font-size: 15px; word-break: break-all; }
+.timeline { overflow-x: auto; margin-top: 8px; }
+.timeline svg { display: block; font: 11px system-ui, -apple-system, "Segoe UI", Roboto,
+  Helvetica, Arial, sans-serif; }
+.findings { list-style: none; padding: 0; margin: 8px 0 0; }
+.finding { border-left: 4px solid #9ca3af; padding: 6px 10px; margin: 6px 0;
+  background: #f9fafb; }
+.finding.error { border-color: #dc2626; }
+.finding.warning { border-color: #f59e0b; }
+.finding.info { border-color: #0ea5e9; }
+.finding pre { margin: 4px 0; font-size: 12px; white-space: pre-wrap; }
+.finding .fix { color: #065f46; }
+.finding .refs { font-size: 12px; color: #6b7280; }
+.legend svg { vertical-align: middle; }
+.legend span { margin-right: 14px; white-space: nowrap; }
+nav a { margin-right: 12px; }
+"""
+
+
+def _e(value: Any) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _rate(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.0%}"
+
+
+def _num(x: float) -> str:
+    return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _ok(status: Any) -> bool:
+    return not isinstance(status, int) or 200 <= status < 300
+
+
+def _nice_step(span: float, target: int = 8) -> float:
+    raw = span / target
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def _stat(label: str, value: Any, bad: bool = False) -> str:
+    return (f'<div class="stat{" bad" if bad else ""}"><b>{_e(value)}</b>'
+            f'<span>{_e(label)}</span></div>')
+
+
+# --- summary --------------------------------------------------------------------------
+
+
+def _summary(report: dict[str, Any]) -> str:
+    s = report.get("summary", {})
+    answers = s.get("sink_answers", {})
+    severities = s.get("findings_by_severity", {})
+    rate = s.get("dedup_rate")
+    stats = [
+        _stat("tests", s.get("tests", 0)),
+        _stat("browser events", s.get("browser_events", 0)),
+        _stat("server events", s.get("server_events", 0)),
+        _stat("deduplicated", s.get("deduplicated", 0)),
+        _stat("dedup rate", _rate(rate), bad=rate is not None and rate < 1),
+        _stat("sink 2xx", answers.get("2xx", 0)),
+        _stat("sink 4xx", answers.get("4xx", 0), bad=bool(answers.get("4xx"))),
+        _stat("sink 5xx", answers.get("5xx", 0), bad=bool(answers.get("5xx"))),
+    ]
+    stats += [_stat(f"{sev} findings", severities.get(sev, 0), bad=sev == "error"
+                    and bool(severities.get(sev)))
+              for sev in sorted(set(severities) | {"error", "warning", "info"},
+                                key=lambda v: -SEVERITY_RANK.get(v, -1))]
+    return (f'<header id="summary" class="card"><h1>pytest-pixelcheck report</h1>'
+            f'<div class="muted">generated {_e(report.get("generated_at"))} · report format '
+            f'{_e(report.get("format"))} v{_e(report.get("version"))}</div>'
+            f'<div class="totals">{"".join(stats)}</div></header>')
+
+
+def _dedup_table(rows: list[dict[str, Any]]) -> str:
+    head = ("<tr><th>platform</th><th class=l>event</th><th>browser</th><th>server</th>"
+            "<th>deduplicated</th><th>browser-only</th><th>server-only</th><th>rate</th></tr>")
+    body = []
+    for r in rows:
+        rate = r.get("dedup_rate")
+        low = rate is not None and rate < 1
+        cells = "".join(f"<td>{_e(r.get(k, 0))}</td>" for k in (
+            "browser", "server", "deduplicated", "browser_only", "server_only"))
+        body.append(
+            f'<tr class="{"low" if low else "ok"}"><td>{_e(r.get("platform"))}</td>'
+            f'<td class=l>{_e(r.get("event_name"))}</td>{cells}'
+            f'<td class="rate{" low" if low else ""}">{"⚠ " if low else ""}{_rate(rate)}</td>'
+            "</tr>")
+    if not body:
+        body.append('<tr><td colspan="8" class="muted">no events</td></tr>')
+    return (f'<section class="card"><h3 style="margin-top:0">deduplication by event name</h3>'
+            f'<table id="dedup-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody>'
+            "</table></section>")
+
+
+def _codes_table(codes: dict[str, int]) -> str:
+    if not codes:
+        return ('<section class="card" id="findings-by-code"><h3 style="margin-top:0">'
+                'findings by code</h3><p class="muted">no findings</p></section>')
+    rows = "".join(f"<tr><td><code>{_e(c)}</code></td><td>{_e(n)}</td></tr>"
+                   for c, n in codes.items())
+    return ('<section class="card" id="findings-by-code"><h3 style="margin-top:0">findings by '
+            f'code</h3><table><thead><tr><th>code</th><th>count</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table></section>")
+
+
+def _nav(tests: list[dict[str, Any]]) -> str:
+    if not tests:
+        return '<section class="card"><p class="muted">no tests in this report</p></section>'
+    links = []
+    for i, t in enumerate(tests):
+        n = len(t.get("findings") or [])
+        count = f'<span class="muted">({n} finding{"s" if n != 1 else ""})</span>' if n else ""
+        links.append(f'<a href="#test-{i}">{_e(t.get("nodeid"))}</a>{count}')
+    return f'<nav class="card"><b>tests:</b> {" ".join(links)}</nav>'
+
+
+# --- timeline -------------------------------------------------------------------------
+
+
+def _rows(items: list[tuple[float, float]]) -> list[tuple[int, float]]:
+    """(row, centre x) per label, items being (marker x, width) in x order.
+
+    A label goes in the first row where it fits over its marker or, pushed right by
+    at most MAX_PUSH, beside its neighbour (a slanted leader line then points to it).
+    """
+    ends: list[float] = []
+    out = []
+    for x, w in items:
+        fits = [(row, max(x, end + 8 + w / 2)) for row, end in enumerate(ends)]
+        row, centre = next(((r, c) for r, c in fits if c - x <= MAX_PUSH), (len(ends), x))
+        if row == len(ends):
+            ends.append(0.0)
+        ends[row] = centre + w / 2
+        out.append((row, centre))
+    return out
+
+
+def _label(event: dict[str, Any]) -> str:
+    name = event.get("event_name") or ("undecodable" if event.get("error") else "?")
+    status = (event.get("request") or {}).get("status")
+    return f"{name} ({status})" if not _ok(status) else str(name)
+
+
+def _tooltip(event: dict[str, Any], t0: float) -> str:
+    request = event.get("request") or {}
+    custom = event.get("custom_data") or {}
+    lines = [f"#{event.get('seq')} {event.get('source')} {event.get('platform')} "
+             f"{event.get('event_name')}",
+             f"event id: {event.get('event_id')}",
+             f"arrived: +{(event.get('arrival_time') or t0) - t0:.3f} s"
+             f" · event_time {event.get('event_time')}",
+             f"pixel: {event.get('pixel_id')}"]
+    if isinstance(custom, dict) and "value" in custom:
+        lines.append(f"value: {custom.get('value')} {custom.get('currency') or ''}".rstrip())
+    if request:
+        lines.append(f"{request.get('method')} {request.get('url')} → {request.get('status')}")
+    if event.get("error"):
+        lines.append(f"error: {event['error']}")
+    rejection = event.get("rejection")
+    if rejection:
+        reasons = rejection if isinstance(rejection, list) else [rejection]
+        lines += [f"rejected: {r}" for r in reasons]
+    return "\n".join(lines)
+
+
+def _marker(source: str, x: float, y: float, classes: str) -> str:
+    if "undecodable" in classes:
+        return (f'<path d="M{x - 5:.1f} {y - 5:.1f}l10 10m0 -10l-10 10" stroke="#6b7280" '
+                'stroke-width="3" fill="none"/>')
+    if "rejected" in classes:
+        fill, stroke = "#f97316", "#9a3412"
+    elif "unpaired" in classes:
+        fill, stroke = "#fff", "#2563eb" if source == "browser" else "#7c3aed"
+    else:
+        fill = stroke = "#2563eb" if source == "browser" else "#7c3aed"
+    if source == "browser":
+        return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5.5" fill="{fill}" stroke="{stroke}" ' \
+               'stroke-width="1.8"/>'
+    return (f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{fill}" '
+            f'stroke="{stroke}" stroke-width="1.8"/>')
+
+
+RING = {"error": "#dc2626", "warning": "#f59e0b", "info": "#0ea5e9"}
+
+
+def _timeline(test: dict[str, Any]) -> str:
+    events = [e for e in test.get("events") or [] if isinstance(e, dict)]
+    if not events:
+        return '<div class="timeline"><p class="muted">no pixel or server events</p></div>'
+    times = [e.get("arrival_time") for e in events if isinstance(e.get("arrival_time"),
+                                                                   (int, float))]
+    t0 = min(times) if times else 0.0
+    span = (max(times) - t0) if times else 0.0
+    span = span if span > 0 else 1.0
+    step = _nice_step(span)
+    span = math.ceil(span / step - 1e-9) * step
+    plot_w = WIDTH - LEFT - RIGHT
+
+    paired = {s for pair in test.get("pairs") or [] for s in pair}
+    flagged: dict[Any, str] = {}
+    for finding in test.get("findings") or []:
+        sev = finding.get("severity", "info")
+        for seq in finding.get("events") or []:
+            if SEVERITY_RANK.get(sev, 0) >= SEVERITY_RANK.get(flagged.get(seq, ""), -1):
+                flagged[seq] = sev
+
+    # x per event: true time, nudged right where markers would overlap in a lane
+    pos: dict[Any, tuple[float, float]] = {}
+    lanes: dict[str, list[dict[str, Any]]] = {"browser": [], "server": []}
+    for e in events:
+        lanes["server" if e.get("source") == "server" else "browser"].append(e)
+    label_rows: dict[str, list[tuple[int, float]]] = {}
+    for source, lane in lanes.items():
+        lane.sort(key=lambda e: (e.get("arrival_time") or t0, e.get("seq") or 0))
+        last = -1e9
+        xs = []
+        for e in lane:
+            x = LEFT + ((e.get("arrival_time") or t0) - t0) / span * plot_w
+            x = max(x, last + MIN_GAP)
+            xs.append(x)
+            last = x
+        label_rows[source] = _rows([(x, len(_label(e)) * CHAR_W + 4)
+                                    for x, e in zip(xs, lane, strict=True)])
+        for x, e in zip(xs, lane, strict=True):
+            pos[id(e)] = (x, 0.0)
+    n_up = max((r for r, _ in label_rows["browser"]), default=-1) + 1
+    n_down = max((r for r, _ in label_rows["server"]), default=-1) + 1
+    y_b = 12 + max(n_up, 1) * ROW + 10
+    y_s = y_b + LANE_GAP
+    y_axis = y_s + 14 + max(n_down, 1) * ROW + 4
+    height = y_axis + 22
+    right = max(c + len(_label(e)) * CHAR_W / 2 for source, lane in lanes.items()
+                for e, (_, c) in zip(lane, label_rows[source], strict=True))
+    width = max(WIDTH, max(x for x, _ in pos.values()) + 16, right + 4)
+    lane_y = {"browser": y_b, "server": y_s}
+    for source, lane in lanes.items():
+        for e in lane:
+            pos[id(e)] = (pos[id(e)][0], lane_y[source])
+    by_seq = {e.get("seq"): e for e in events}
+
+    out = [f'<svg width="{width:.0f}" height="{height:.0f}" '
+           f'viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+           f'aria-label="timeline of {len(events)} events">',
+           f'<rect x="0" y="0" width="{width:.0f}" height="{y_b + LANE_GAP / 2:.0f}" '
+           'fill="#eff6ff"/>',
+           f'<rect x="0" y="{y_b + LANE_GAP / 2:.0f}" width="{width:.0f}" '
+           f'height="{y_axis - y_b - LANE_GAP / 2:.0f}" fill="#f5f3ff"/>',
+           f'<text x="8" y="{y_b + 4}" font-weight="600" fill="#1d4ed8">browser</text>',
+           f'<text x="8" y="{y_s + 4}" font-weight="600" fill="#6d28d9">server</text>']
+    # axis, grid and ticks
+    out.append(f'<g class="axis"><line x1="{LEFT}" y1="{y_axis}" x2="{width - RIGHT:.0f}" '
+               f'y2="{y_axis}" stroke="#6b7280"/>')
+    ticks = int(round(span / step))
+    for i in range(ticks + 1):
+        x = LEFT + i * step / span * plot_w
+        out.append(f'<line x1="{x:.1f}" y1="6" x2="{x:.1f}" y2="{y_axis + 4}" '
+                   'stroke="#d1d5db" stroke-dasharray="2 3"/>'
+                   f'<text x="{x:.1f}" y="{y_axis + 16}" text-anchor="middle" '
+                   f'fill="#4b5563">{_num(i * step) if step >= 0.1 else f"{i * step:.3g}"} s'
+                   "</text>")
+    out.append("</g>")
+    for source in lanes:
+        y = lane_y[source]
+        out.append(f'<line x1="{LEFT}" y1="{y}" x2="{width - RIGHT:.0f}" y2="{y}" '
+                   'stroke="#9ca3af"/>')
+    # finding links between two events of one finding (e.g. a near-miss id)
+    for finding in test.get("findings") or []:
+        seqs = [s for s in finding.get("events") or [] if s in by_seq]
+        sides = {by_seq[s].get("source") for s in seqs}
+        if len(seqs) == 2 and sides == {"browser", "server"}:
+            (x1, y1), (x2, y2) = (pos[id(by_seq[s])] for s in seqs)
+            color = RING.get(finding.get("severity"), "#6b7280")
+            out.append(f'<line class="finding-link" x1="{x1:.1f}" y1="{y1}" x2="{x2:.1f}" '
+                       f'y2="{y2}" stroke="{color}" stroke-width="2" stroke-dasharray="5 4">'
+                       f'<title>{_e(finding.get("code"))}</title></line>')
+    # pair links
+    for pair in test.get("pairs") or []:
+        if len(pair) != 2 or pair[0] not in by_seq or pair[1] not in by_seq:
+            continue
+        (x1, y1), (x2, y2) = (pos[id(by_seq[s])] for s in pair)
+        out.append(f'<line class="pair-link" data-pair="{_e(pair[0])}-{_e(pair[1])}" '
+                   f'x1="{x1:.1f}" y1="{y1}" x2="{x2:.1f}" y2="{y2}" stroke="#16a34a" '
+                   'stroke-width="1.6" stroke-opacity="0.85"/>')
+    # labels with leader lines, then markers on top
+    for source, lane in lanes.items():
+        sign = -1 if source == "browser" else 1
+        for e, (row, lx) in zip(lane, label_rows[source], strict=True):
+            x, y = pos[id(e)]
+            # text baseline; a label spans [baseline - 9, baseline + 2]
+            ly = y - 11 - row * ROW if sign < 0 else y + 20 + row * ROW
+            color = "#b91c1c" if flagged.get(e.get("seq")) == "error" else "#111827"
+            if row or lx - x > 1:
+                end = ly + 2 if sign < 0 else ly - 10
+                out.append(f'<line class="leader" x1="{x:.1f}" y1="{y + sign * 6}" '
+                           f'x2="{lx:.1f}" y2="{end}" stroke="#9ca3af" stroke-width="0.8"/>')
+            out.append(f'<text class="label" x="{lx:.1f}" y="{ly}" text-anchor="middle" '
+                       f'fill="{color}" stroke="#fff" stroke-width="3" paint-order="stroke">'
+                       f'{_e(_label(e))}</text>')
+    for source, lane in lanes.items():
+        for e in lane:
+            x, y = pos[id(e)]
+            classes = ["event", source]
+            if e.get("error"):
+                classes.append("undecodable")
+            if not _ok((e.get("request") or {}).get("status")) or e.get("rejection"):
+                classes.append("rejected")
+            if e.get("seq") not in paired:
+                classes.append("unpaired")
+            sev = flagged.get(e.get("seq"))
+            ring = ""
+            if sev:
+                classes.append(f"flag-{sev}")
+                ring = (f'<circle cx="{x:.1f}" cy="{y}" r="9.5" fill="none" '
+                        f'stroke="{RING.get(sev, "#6b7280")}" stroke-width="2.5"/>')
+            cls = " ".join(classes)
+            out.append(f'<g class="{cls}" data-seq="{_e(e.get("seq"))}">'
+                       f"<title>{_e(_tooltip(e, t0))}</title>{ring}"
+                       f"{_marker(source, x, y, cls)}</g>")
+    out.append("</svg>")
+    return f'<div class="timeline">{"".join(out)}</div>'
+
+
+def _event_ref(event: dict[str, Any] | None, seq: Any, t0: float) -> str:
+    if event is None:
+        return f"#{seq}"
+    at = (event.get("arrival_time") or t0) - t0
+    return (f"{event.get('source')} {event.get('event_name')} +{at:.3f} s "
+            f"(id {event.get('event_id')})")
+
+
+def _findings(test: dict[str, Any]) -> str:
+    findings = test.get("findings") or []
+    if not findings:
+        return '<p class="muted">no findings</p>'
+    events = {e.get("seq"): e for e in test.get("events") or [] if isinstance(e, dict)}
+    times = [e.get("arrival_time") for e in events.values()
+             if isinstance(e.get("arrival_time"), (int, float))]
+    t0 = min(times) if times else 0.0
+    items = []
+    for f in findings:
+        sev = str(f.get("severity", "info"))
+        details = f.get("details") or []
+        details = details if isinstance(details, list) else [details]
+        refs = "; ".join(_event_ref(events.get(s), s, t0) for s in f.get("events") or [])
+        items.append(
+            f'<li class="finding {_e(sev)}" data-code="{_e(f.get("code"))}">'
+            f'<span class="badge sev-{_e(sev)}">{_e(sev)}</span> <code>{_e(f.get("code"))}'
+            f'</code> {_e(f.get("message"))}'
+            + (f'<pre>{_e(chr(10).join(map(str, details)))}</pre>' if details else "")
+            + (f'<div class="fix"><b>fix:</b> {_e(f.get("fix"))}</div>' if f.get("fix") else "")
+            + (f'<div class="refs">events: {_e(refs)}</div>' if refs else "")
+            + "</li>")
+    return f'<ul class="findings">{"".join(items)}</ul>'
+
+
+def _test(index: int, test: dict[str, Any]) -> str:
+    outcome = str(test.get("outcome", ""))
+    events = [e for e in test.get("events") or [] if isinstance(e, dict)]
+    browser = sum(1 for e in events if e.get("source") != "server")
+    n_findings = len(test.get("findings") or [])
+    facts = (f"{browser} browser · {len(events) - browser} server events · "
+             f"{len(test.get('pairs') or [])} deduplicated pairs · {n_findings} finding"
+             f"{'s' if n_findings != 1 else ''}")
+    return (f'<section class="test card" id="test-{index}" data-nodeid="{_e(test.get("nodeid"))}">'
+            f'<h2><code>{_e(test.get("nodeid"))}</code> '
+            f'<span class="badge outcome outcome-{_e(outcome)}">{_e(outcome)}</span></h2>'
+            f'<div class="muted">{facts}</div>{_timeline(test)}{_findings(test)}</section>')
+
+
+def _legend() -> str:
+    def swatch(body: str, w: int = 24) -> str:
+        return f'<svg width="{w}" height="20" viewBox="0 0 {w} 20">{body}</svg>'
+
+    items = [
+        (swatch(_marker("browser", 12, 10, "")), "browser event"),
+        (swatch(_marker("server", 12, 10, "")), "server event"),
+        (swatch(_marker("browser", 12, 10, "unpaired")), "not deduplicated"),
+        (swatch('<line x1="2" y1="18" x2="22" y2="2" stroke="#16a34a" stroke-width="1.6"/>'),
+         "deduplicated pair"),
+        (swatch('<line x1="2" y1="18" x2="22" y2="2" stroke="#dc2626" stroke-width="2" '
+                'stroke-dasharray="5 4"/>'), "events of one finding"),
+        (swatch(f'<circle cx="12" cy="10" r="7.5" fill="none" stroke="{RING["error"]}" '
+                f'stroke-width="2.5"/>{_marker("browser", 12, 10, "")}'), "in an error finding"),
+        (swatch(f'<circle cx="12" cy="10" r="7.5" fill="none" stroke="{RING["warning"]}" '
+                f'stroke-width="2.5"/>{_marker("browser", 12, 10, "")}'), "in a warning"),
+        (swatch(_marker("server", 12, 10, "rejected")), "rejected (non-2xx)"),
+        (swatch(_marker("browser", 12, 10, "undecodable")), "undecodable"),
+    ]
+    spans = "".join(f"<span>{s} {_e(text)}</span>" for s, text in items)
+    return (f'<section class="card legend" id="legend"><b>legend</b> {spans}<div class="muted">'
+            "Time is seconds since the test's first request. Markers closer than their size "
+            "are nudged apart; hover a marker for its exact time, id, value and errors."
+            "</div></section>")
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole report as one HTML document (no external resources)."""
+    summary = report.get("summary", {})
+    tests: list[dict[str, Any]] = list(report.get("tests") or [])
+    body = "".join([
+        _summary(report),
+        _dedup_table(list(summary.get("by_event") or [])),
+        _codes_table(dict(summary.get("findings_by_code") or {})),
+        _legend(),
+        _nav(tests),
+        *(_test(i, t) for i, t in enumerate(tests)),
+    ])
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>pytest-pixelcheck report</title><style>{CSS}</style></head>"
+            f"<body><main>{body}</main></body></html>\n")
+
+
+def write_html(path: str | Path, report: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    return path
+
+
+__all__ = ["render_html", "write_html"]
