@@ -5,22 +5,35 @@ from .assertions import (
     PixelcheckAssertionError,
     assert_deduplicated,
     assert_no_duplicate_triggers,
+    assert_pii_hashed,
 )
 from .capture import Pixelcheck, WaitTimeout
 from .events import CapturedRequest, Event, EventStore
 from .findings import CATALOGUE, DiagnosisSettings, Finding
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, Pair, match_events
+from .pii import (
+    Customer,
+    MatchKeyCoverage,
+    check_pii,
+    coverage_table,
+    hash_value,
+    mask,
+    match_key_coverage,
+    normalize,
+)
 
 __all__ = [
     "CATALOGUE",
     "CapturedRequest",
+    "Customer",
     "DiagnosisSettings",
     "Event",
     "EventStore",
     "Finding",
     "Harness",
     "HarnessConfig",
+    "MatchKeyCoverage",
     "MatchResult",
     "Pair",
     "Pixelcheck",
@@ -28,7 +41,14 @@ __all__ = [
     "WaitTimeout",
     "assert_deduplicated",
     "assert_no_duplicate_triggers",
+    "assert_pii_hashed",
+    "check_pii",
+    "coverage_table",
+    "hash_value",
+    "mask",
     "match_events",
+    "match_key_coverage",
+    "normalize",
 ]
 
 __version__ = "0.1.0"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from . import platforms
 from .capture import Pixelcheck
 from .events import Source
 from .findings import SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, settled
+from .pii import Customer, MatchKeyCoverage, check_pii, match_key_coverage
 from .report import WIDTH, count_severities, events_table, findings_text
 
 
@@ -123,3 +125,57 @@ def assert_no_duplicate_triggers(
         events_table(pixelcheck.match(platform)),
     ])
     raise PixelcheckAssertionError(message, found)
+
+
+def assert_pii_hashed(
+    pixelcheck: Pixelcheck,
+    customer: Any = None,
+    *,
+    event_name: str | Iterable[str] | None = None,
+    timeout: float | None = None,
+    fail_on: Severity | None = None,
+) -> MatchKeyCoverage:
+    """Fail when customer data travels raw, hashed wrongly, or differs between the
+    browser and the server copy of a conversion (fbp, fbc, user agent, URL too).
+
+    ``customer``: the customer the checkout used (a ``Customer``, a mapping or an
+    object with ``email``/``phone``/...); defaults to the one declared with
+    ``pixelcheck.customer(...)``. Without one, hashes can only be checked for shape
+    and browser/server agreement. Returns the match-key coverage.
+    """
+    __tracebackhide__ = True
+    names = _names(event_name)
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+    fail_on = fail_on or getattr(pixelcheck, "fail_on", "error")
+    known = Customer.build(customer) if customer is not None else pixelcheck.known_customer
+    pixelcheck.wait_until(lambda evs: settled(evs, names), timeout)
+
+    result = pixelcheck.match()
+    findings = [f for f in check_pii(result, known) if names is None or f.involves(names)]
+    coverage = match_key_coverage(result, known)
+    failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
+    scope = ", ".join(repr(n) for n in names) if names else "every event"
+
+    problems: list[str] = []
+    captured_names = {e.event_name for e in result.events}
+    for name in names or []:
+        if name not in captured_names:
+            problems.append(f"no {name!r} event was captured from either side within "
+                            f"{timeout:g}s")
+    if names is None and not result.events:
+        problems.append(f"no event was captured at all within {timeout:g}s: did the page "
+                        "load through the pixelcheck proxy (use the pixelcheck_page fixture)?")
+    if not failing and not problems:
+        return coverage
+
+    lines = [f"assert_pii_hashed({scope}) failed: "
+             f"{count_severities(failing) if failing else 'missing events'}"]
+    lines += [f"  {p}" for p in problems]
+    if failing:
+        lines.append(findings_text(failing))
+    others = [f for f in findings if f not in failing]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others))
+    lines.append(coverage.table(names))
+    raise PixelcheckAssertionError("\n".join(lines), failing)

@@ -7,10 +7,12 @@ the position where the test started.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .events import Event, EventStore, Source
-from .findings import DiagnosisSettings, Finding, diagnose
+from .findings import SEVERITY_RANK, DiagnosisSettings, Finding, diagnose
 from .matching import MatchResult, match_events
+from .pii import Customer, check_pii
 from .report import test_report
 
 
@@ -33,6 +35,8 @@ class Pixelcheck:
         self.test_id = test_id
         self.settings = settings or DiagnosisSettings()
         self.default_timeout = default_timeout
+        #: the customer this test's checkout used, once declared with ``customer()``
+        self.known_customer: Customer | None = None
 
     # --- what was captured ------------------------------------------------------------
 
@@ -95,9 +99,22 @@ class Pixelcheck:
     def match(self, platform: str | None = None) -> MatchResult:
         return match_events(self.events, platform)
 
+    def customer(self, customer: Any = None, /, **values: Any) -> Customer:
+        """Declare the customer the checkout used, as typed (``email=``, ``phone=``,
+        ``first_name=``, ``last_name=``, ``city=``, ``state=``, ``zip=``, ``country=``,
+        ``date_of_birth=``, ``gender=``, ``external_id=``), or pass an object or
+        mapping with those fields. PII checks then tell a right hash from one of
+        un-normalized or double-hashed input, and which side of a mismatch is right.
+        """
+        self.known_customer = Customer.build(customer, **values)
+        return self.known_customer
+
     def findings(self, platform: str | None = None) -> list[Finding]:
-        return diagnose(self.match(platform), self.settings,
-                        earlier_events=self.earlier_events())
+        result = self.match(platform)
+        found = diagnose(result, self.settings, earlier_events=self.earlier_events())
+        found += check_pii(result, self.known_customer)
+        # stable: diagnose's own order holds within a severity
+        return sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])
 
     def report(self, platform: str | None = None) -> str:
         return test_report(self.match(platform), self.findings(platform))

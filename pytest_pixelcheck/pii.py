@@ -19,6 +19,7 @@ report or a failure message in full.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import functools
 import hashlib
@@ -26,7 +27,7 @@ import itertools
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -198,7 +199,8 @@ def mask(value: Any, key: str | None = None) -> str:
         return stripped[:8] + "…"
     if key == "em" or _EMAIL.fullmatch(stripped):
         return _mask_email(stripped) if "@" in stripped else stripped[:1] + "***"
-    if key == "ph" or (_PHONE.fullmatch(stripped) and _phone_digits_ok(stripped)):
+    if key == "ph" or (_PHONE.fullmatch(stripped) and _phone_digits_ok(stripped)) or \
+            re.fullmatch(r"\+?\d{10,15}", stripped):
         return _mask_phone(stripped)
     if key == "client_ip_address":
         if _IPV4.fullmatch(stripped):
@@ -458,18 +460,18 @@ def _valid(key: str, value: str, platform: str) -> str | None:
     return None
 
 
-def normalize(field_: str, value: Any, platform: str = "meta", *,
+def normalize(field: str, value: Any, platform: str = "meta", *,
               country: str | None = None) -> str:
     """``value`` normalized for hashing as ``platform`` documents it for this field.
 
-    ``field_``: a match key (``em``, ``ph``, ``fn``, ``ln``, ``ct``, ``st``, ``zp``,
+    ``field``: a match key (``em``, ``ph``, ``fn``, ``ln``, ``ct``, ``st``, ``zp``,
     ``country``, ``db``, ``ge``, ``external_id``) or the customer attribute name
     (``email``, ``phone``, ...). ``country`` completes a national phone number and
     picks the ZIP rule. A value that is already a SHA-256 hex digest is returned as
     is, as Meta's SDK does; an empty value gives "". Raises ``ValueError`` for a value
     that cannot be normalized (an invalid date, a gender other than f/m, ...).
     """
-    key = _key(field_)
+    key = _key(field)
     steps_of = PLATFORM_STEPS.get(platform)
     if steps_of is None:
         raise ValueError(f"no normalization rules for platform {platform!r}; "
@@ -489,24 +491,24 @@ def normalize(field_: str, value: Any, platform: str = "meta", *,
     return result
 
 
-def hash_value(field_: str, value: Any, platform: str = "meta", *,
+def hash_value(field: str, value: Any, platform: str = "meta", *,
                country: str | None = None) -> str:
     """SHA-256 lowercase hex of the normalized value ("" for an empty value)."""
-    normalized = normalize(field_, value, platform, country=country)
+    normalized = normalize(field, value, platform, country=country)
     if not normalized or _HEX64.fullmatch(normalized):
         return normalized
     return sha256_hex(normalized)
 
 
-def acceptable_forms(field_: str, value: Any, platform: str = "meta", *,
+def acceptable_forms(field: str, value: Any, platform: str = "meta", *,
                      country: str | None = None) -> list[str]:
     """Every normalized form that counts as right: the SDK's, and where Meta's docs
     ask for more (no punctuation in names, cities and states), that one too."""
-    first = normalize(field_, value, platform, country=country)
+    first = normalize(field, value, platform, country=country)
     if not first:
         return []
     forms = [first]
-    key = _key(field_)
+    key = _key(field)
     if key in ("fn", "ln", "ct", "st"):
         letters = _letters_only(first)
         if key == "st":
@@ -696,8 +698,8 @@ class _Draft:
     message: str  # "{names}" stands for the event names
     fix: str
     details: list[str]
-    events: list[Event] = field(default_factory=list)
-    names: list[str] = field(default_factory=list)
+    events: list[Event] = dataclasses.field(default_factory=list)
+    names: list[str] = dataclasses.field(default_factory=list)
 
 
 def _names_text(names: Sequence[str]) -> str:
@@ -735,15 +737,24 @@ _PHONE_NAMES = re.compile(r"(?i)^(?:ph|phone|phone_?number|tel|telephone|mobile|
 
 
 def _url_key(url: str) -> tuple[str, ...]:
+    """What makes two page URLs the same page: scheme, host and path. Query strings
+    differ harmlessly (a server rarely sees the browser's utm_ parameters)."""
     try:
         parts = urlsplit(url.strip())
         netloc = parts.netloc.lower()
         for scheme, port in (("http", ":80"), ("https", ":443")):
             if parts.scheme.lower() == scheme and netloc.endswith(port):
                 netloc = netloc[: -len(port)]
-        return (parts.scheme.lower(), netloc, parts.path.rstrip("/") or "/", parts.query)
+        return (parts.scheme.lower(), netloc, parts.path.rstrip("/") or "/")
     except ValueError:
         return (url.strip(),)
+
+
+def _query(url: str) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(urlsplit(url).query))
+    except ValueError:
+        return {}
 
 
 def _show_url(url: str) -> str:
@@ -767,6 +778,24 @@ class _Checker:
         self.drafts: dict[tuple[Any, ...], _Draft] = {}
         self.marks: dict[tuple[int, str], str] = {}
         self.order = sorted(self.events, key=lambda e: (e.arrival_time, e.seq))
+        # one pass each, so large captures (pixelcheck analyze) stay linear
+        self.twins: dict[int, Event] = {}
+        for pair in self.pairs:
+            self.twins[id(pair.browser)] = pair.server
+            self.twins[id(pair.server)] = pair.browser
+        self.landing_fbclid: dict[int, str | None] = {}
+        self.first_page: dict[tuple[str, str], str | None] = {}
+        latest: str | None = None
+        for event in self.order:
+            if event.source != "browser":
+                continue
+            fbclid = _query(event.page_url).get("fbclid") if event.page_url else None
+            latest = fbclid or latest
+            self.landing_fbclid[id(event)] = latest
+            for name in ("fbp", "fbc"):
+                value = self.browser_cookie(event, name)
+                if value is not None:
+                    self.first_page.setdefault((name, value), event.page_url)
 
     # --- bookkeeping ----------------------------------------------------------------
 
@@ -884,7 +913,7 @@ class _Checker:
                      "hash once: send sha256(normalized value) as lower-case hex; never hash a "
                      "value that is already 64 hex characters (Meta's SDK passes those "
                      "through, the pixel too)",
-                     [event], [f"normalized {_WORD[key]}: {mask(right, key)}"])
+                     [event], [f"normalized {_WORD[key]}: {_shown_normalized(key, right)}"])
         elif state == "unnormalized":
             self.mark(event, key, WRONG)
             self.add("unnormalized-hash",
@@ -892,7 +921,7 @@ class _Checker:
                      f"{_WORD[key]} before normalization: {label}",
                      f"normalize before hashing ({RULES[key]}), then hash; the same function "
                      "must feed the browser's advanced matching and the server",
-                     [event], [f"expected the hash of {mask(right, key)}"])
+                     [event], [f"expected the hash of {_shown_normalized(key, right)}"])
         else:
             self.mark(event, key, OTHER)
 
@@ -957,12 +986,7 @@ class _Checker:
                      [event], details)
 
     def twin(self, event: Event) -> Event | None:
-        for pair in self.pairs:
-            if pair.server is event:
-                return pair.browser
-            if pair.browser is event:
-                return pair.server
-        return None
+        return self.twins.get(id(event))
 
     # --- PII in URLs and custom data ------------------------------------------------
 
@@ -1028,19 +1052,20 @@ class _Checker:
                     re.fullmatch(r"\+?[\d\s().-]{7,24}", candidate.strip()) and \
                     _phone_digits_ok(candidate):
                 found.append(("a phone number", _mask_phone(candidate)))
+        kinds = {label for label, _ in found}
         if self.customer is not None:
+            # the declared customer's own values, where no shape gave them away
             lowered = unquote(text).lower() if url else text.lower()
             email = self.customer.normalized("em")
-            if email and email in lowered:
+            if email and email in lowered and "an email address" not in kinds:
                 found.append(("the customer's email", _mask_email(email)))
             phone = self.customer.normalized("ph")
-            if phone:
+            if phone and "a phone number" not in kinds:
                 # the number with or without its country code, whatever the separators
                 forms = {phone} | {phone[cut:] for cut in (1, 2, 3) if len(phone) - cut >= 7}
                 runs = re.findall(r"\d[\d\s().-]{5,30}\d", lowered)
                 if any(_phone_digits(run) in forms for run in runs):
                     found.append(("the customer's phone", _mask_phone("+" + phone)))
-        # one report per value: the customer-specific label is redundant with the shape
         unique: dict[str, tuple[str, str]] = {}
         for label, shown in found:
             unique.setdefault(shown, (label, shown))
@@ -1143,11 +1168,10 @@ class _Checker:
     def born_here(self, browser: Event, name: str, value: str) -> bool:
         """True when the cookie first appeared on this event's page: the server handled
         that page's request before the cookie existed, so it could not send it."""
-        first = next((e for e in self.order if e.source == "browser"
-                      and self.browser_cookie(e, name) == value), None)
-        if first is None or first.page_url is None or browser.page_url is None:
+        first = self.first_page.get((name, value))
+        if first is None or browser.page_url is None:
             return False
-        return _url_key(first.page_url) == _url_key(browser.page_url)
+        return _url_key(first) == _url_key(browser.page_url)
 
     def fbp(self, pair: Pair) -> None:
         browser = self.browser_cookie(pair.browser, "fbp")
@@ -1187,22 +1211,8 @@ class _Checker:
                  [pair.browser.event_name or "?"])
 
     def fbclid_before(self, event: Event) -> str | None:
-        """The fbclid of the latest landing URL at or before ``event``."""
-        latest = None
-        for other in self.order:
-            if other.source != "browser":
-                continue
-            if other.arrival_time > event.arrival_time or (
-                    other.arrival_time == event.arrival_time and other.seq > event.seq):
-                break
-            if other.page_url:
-                try:
-                    query = dict(parse_qsl(urlsplit(other.page_url).query))
-                except ValueError:
-                    query = {}
-                if query.get("fbclid"):
-                    latest = query["fbclid"]
-        return latest
+        """The fbclid of the latest landing URL at or before this browser event."""
+        return self.landing_fbclid.get(id(event))
 
     @staticmethod
     def fbc_problem(fbc: str, fbclid: str) -> str | None:
@@ -1319,6 +1329,13 @@ class _Checker:
                  [pair.browser.event_name or "?"])
 
 
+def _shown_normalized(key: str, value: str) -> str:
+    # a normalized Meta phone has no "+": show it with one so the country code reads
+    if key == "ph" and value.isdigit():
+        return _mask_phone("+" + value)
+    return mask(value, key)
+
+
 def _verdict_text(verdict: tuple[str, str]) -> str:
     state, label = verdict
     return {"ok": "right", "double": "hashed twice", "unnormalized": label,
@@ -1350,7 +1367,7 @@ def check_pii(result: MatchResult, customer: Customer | None = None, *,
 
 _COLUMN = {"country": "co", "external_id": "xid", "client_ip_address": "ip",
            "client_user_agent": "ua"}
-COVERAGE_LEGEND = ("browser|server per key: + right  h hashed (no customer to check)  "
+COVERAGE_LEGEND = ("browser|server per key: + right  h sent, unchecked (no customer)  "
                    "x wrong  ? another customer's  ~ some events  . not sent  - n/a")
 
 
