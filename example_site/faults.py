@@ -65,7 +65,7 @@ FAULTS: dict[str, str] = {
     "wrong_token": "all server calls use access_token 'EAAwrongtoken'",
     "no_retry": "all server calls: no retry after an error",
     "retry_new_id": "all server calls: each retry after an error gets a new event_id",
-    "token_in_page": "the access token is rendered into the thank-you page HTML",
+    "token_in_page": "the access token is rendered into every page's tracking script",
     "test_event_code": "all server calls carry test_event_code 'TEST12345'",
 }
 

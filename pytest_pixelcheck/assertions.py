@@ -55,7 +55,7 @@ def assert_deduplicated(
     if platform is not None:
         platforms.get(platform)  # an unknown platform is a usage error, said early
     timeout = pixelcheck.default_timeout if timeout is None else timeout
-    fail_on = fail_on or getattr(pixelcheck, "fail_on", "error")
+    fail_on = fail_on or pixelcheck.fail_on
     pixelcheck.wait_until(lambda evs: settled(evs, names, platform), timeout)
 
     result = pixelcheck.match(platform)
@@ -146,7 +146,7 @@ def assert_pii_hashed(
     __tracebackhide__ = True
     names = _names(event_name)
     timeout = pixelcheck.default_timeout if timeout is None else timeout
-    fail_on = fail_on or getattr(pixelcheck, "fail_on", "error")
+    fail_on = fail_on or pixelcheck.fail_on
     known = Customer.build(customer) if customer is not None else pixelcheck.known_customer
     pixelcheck.wait_until(lambda evs: settled(evs, names), timeout)
 

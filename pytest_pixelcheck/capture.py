@@ -6,14 +6,23 @@ the position where the test started.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .artifacts import status_classes
 from .events import Event, EventStore, Source
-from .findings import SEVERITY_RANK, DiagnosisSettings, Finding, diagnose
+from .findings import SEVERITY_RANK, DiagnosisSettings, Finding, diagnose, register_codes
 from .matching import MatchResult, match_events
 from .pii import Customer, check_pii
+from .proxy import PixelProxy, TrafficEntry
+from .redact import known_secrets
 from .report import test_report
+from .safety import exposed_tokens, test_event_codes, unexpected_pixels
+from .sink import ConversionSink
+
+register_codes({
+    "late-from-earlier-test": ("info", "a late server call of an earlier test was set aside"),
+})
 
 
 class WaitTimeout(AssertionError):
@@ -29,12 +38,23 @@ class Pixelcheck:
         test_id: str | None = None,
         settings: DiagnosisSettings | None = None,
         default_timeout: float = 5.0,
+        fail_on: str = "error",
+        proxy: PixelProxy | None = None,
+        sink: ConversionSink | None = None,
+        allowed_pixels: Iterable[str] = (),
     ) -> None:
         self.store = store
         self.mark = store.mark() if mark is None else mark
         self.test_id = test_id
         self.settings = settings or DiagnosisSettings()
         self.default_timeout = default_timeout
+        #: lowest severity that fails the assertions
+        self.fail_on = fail_on
+        #: pixel ids and/or collection hosts allowed to fire; empty: any
+        self.allowed_pixels = set(allowed_pixels)
+        self.proxy, self.sink = proxy, sink
+        self.traffic_mark = proxy.traffic_mark() if proxy is not None else 0
+        self.sink_mark = sink.mark() if sink is not None else 0
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
 
@@ -42,8 +62,34 @@ class Pixelcheck:
 
     @property
     def events(self) -> list[Event]:
-        """Every event of this test, both sides, undecodable ones included."""
-        return self.store.since(self.mark)
+        """Every event of this test, both sides, undecodable ones included.
+
+        A server call of an earlier test that arrives during this one (its backend
+        was still retrying) is left out: see ``stragglers()``.
+        """
+        events = self.store.since(self.mark)
+        late = self._straggler_ids(events)
+        return [e for e in events if id(e) not in late] if late else events
+
+    def stragglers(self) -> list[Event]:
+        """Server events that arrived during this test but belong to an earlier one."""
+        events = self.store.since(self.mark)
+        late = self._straggler_ids(events)
+        return [e for e in events if id(e) in late]
+
+    def _straggler_ids(self, events: list[Event]) -> set[int]:
+        candidates = [e for e in events if e.source == "server" and e.event_id is not None]
+        if not candidates or self.mark == 0:
+            return set()
+        # Only conversions an earlier test's browser fired: a server call whose id
+        # only ever came from servers is this test's own, reused or not.
+        earlier = {_key(e): e.test_id for e in self.store.since(0)[: self.mark]
+                   if e.event_id is not None and e.source == "browser"}
+        here = {_key(e) for e in events if e.source == "browser"}
+        # With a browser twin in this test, the id is reused, not late: that stays in view
+        # and is reported as reused-event-id.
+        return {id(e) for e in candidates if _key(e) in earlier and _key(e) not in here
+                and earlier[_key(e)] != self.test_id}
 
     @property
     def browser_events(self) -> list[Event]:
@@ -109,12 +155,41 @@ class Pixelcheck:
         self.known_customer = Customer.build(customer, **values)
         return self.known_customer
 
+    def traffic(self) -> list[TrafficEntry]:
+        """What went through the proxy during this test (pages, scripts, hits)."""
+        return self.proxy.traffic_since(self.traffic_mark) if self.proxy is not None else []
+
+    def sink_answers(self) -> dict[str, int]:
+        """How the sink answered the backend in this test: ``{"2xx": n, "4xx": n, "5xx": n}``."""
+        if self.sink is None:
+            return status_classes([])
+        return status_classes(r.response_status for r in self.sink.requests_since(self.sink_mark))
+
     def findings(self, platform: str | None = None) -> list[Finding]:
         result = self.match(platform)
         found = diagnose(result, self.settings, earlier_events=self.earlier_events())
         found += check_pii(result, self.known_customer)
+        found += exposed_tokens(self.traffic(), known_secrets())
+        found += test_event_codes(result.events)
+        found += unexpected_pixels(result.events, self.allowed_pixels)
+        found += [_straggler_finding(e) for e in self.stragglers()]
         # stable: diagnose's own order holds within a severity
         return sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])
 
     def report(self, platform: str | None = None) -> str:
         return test_report(self.match(platform), self.findings(platform))
+
+
+def _key(event: Event) -> tuple[object, ...]:
+    return (event.platform, event.pixel_id, event.event_name, event.event_id)
+
+
+def _straggler_finding(event: Event) -> Finding:
+    return Finding(
+        "late-from-earlier-test",
+        f"server {event.event_name} id={event.event_id!r} of {event.test_id or 'an earlier test'} "
+        "arrived during this test and is left out of it",
+        "nothing to change in this test; if it is common, let the earlier test wait for "
+        "the backend's retries (pixelcheck.wait_for) before it ends",
+        [event], [], event.platform, event.event_name,
+    )

@@ -85,12 +85,10 @@ class Harness:
         # Faults and token a previous test injected into the sink end with it.
         self.sink.reset()
         self.store.current_test = test_id
-        capture = Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
-                             default_timeout=self.config.default_timeout)
-        capture.fail_on = self.config.fail_on  # type: ignore[attr-defined]
-        capture.sink_mark = self.sink.mark()  # type: ignore[attr-defined]
-        capture.traffic_mark = self.proxy.traffic_mark()  # type: ignore[attr-defined]
-        return capture
+        return Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
+                          default_timeout=self.config.default_timeout,
+                          fail_on=self.config.fail_on, proxy=self.proxy, sink=self.sink,
+                          allowed_pixels=self.config.allowed_pixels)
 
     @property
     def ca_bundle_path(self) -> Path:

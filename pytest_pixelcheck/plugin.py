@@ -16,7 +16,6 @@ import pytest
 
 from .artifacts import (
     build_report,
-    status_classes,
     test_record,
     write_capture,
     write_har,
@@ -186,19 +185,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     capture = item.stash.get(_CAPTURE_KEY, None)
     if capture is None or report.when != "call":
         return
-    harness = item.config.stash[_HARNESS_KEY]
     result, findings = capture.match(), capture.findings()
-    sink_answers = status_classes(r.response_status for r in
-                                  harness.sink.requests_since(capture.sink_mark))
     # Plain data only: under xdist it travels to the controller with the report.
     report.pixelcheck = test_record(item.nodeid, report.outcome, result, findings,
-                                    sink_answers)
+                                    capture.sink_answers())
     if not report.failed:
         return
     folder = artifact_folder(item.config, item.nodeid)
     events_path = write_capture(folder / "events.jsonl", capture.events)
-    har_path = write_har(folder / "traffic.har",
-                         harness.proxy.traffic_since(capture.traffic_mark))
+    har_path = write_har(folder / "traffic.har", capture.traffic())
     own_message = call.excinfo is not None and isinstance(call.excinfo.value,
                                                           PixelcheckAssertionError)
     section = "" if own_message else test_report(result, findings) + "\n"

@@ -264,3 +264,23 @@ def test_store_wait_until_wakes_on_arrival():
     timer.start()
     assert store.wait_until(lambda events: len(events) == 1, mark, timeout=5)
     assert not store.wait_until(lambda events: len(events) == 2, mark, timeout=0.05)
+
+
+def test_late_server_call_of_an_earlier_test_is_set_aside():
+    from pytest_pixelcheck.capture import Pixelcheck
+
+    store = EventStore()
+    store.current_test = "test_a"
+    store.add([ev("browser", "Purchase", "o1"), ev("server", "Purchase", "o1", status=500)])
+    store.current_test = "test_b"
+    later = Pixelcheck(store, test_id="test_b")
+    store.add([ev("server", "Purchase", "o1", at=2),  # test_a's backend still retrying
+               ev("browser", "Lead", "l1", at=2), ev("server", "Lead", "l1", at=2)])
+    assert [e.event_name for e in later.events] == ["Lead", "Lead"]
+    assert [f.code for f in later.findings()] == ["late-from-earlier-test"]
+    # server-only ids that no earlier browser fired stay in the test that got them
+    store.add([ev("server", "Signup", "s1", at=3)])
+    store.current_test = "test_c"
+    third = Pixelcheck(store, test_id="test_c")
+    store.add([ev("server", "Signup", "s1", at=4)])
+    assert [e.event_name for e in third.events] == ["Signup"]
