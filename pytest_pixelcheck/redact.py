@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import threading
+from urllib.parse import quote_plus, unquote_plus
 
 SECRET_PARAMS = ("access_token", "api_secret", "access-token", "client_secret")
 MASK = "***redacted***"
@@ -50,18 +51,30 @@ def redact(text: str) -> str:
     return text
 
 
-_EMAIL = re.compile(
-    r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*(@|%40)([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# phone-shaped: a + or separators between digit groups; plain digit runs (timestamps,
-# ids) are left alone
-_PHONE = re.compile(r"(?<![\w])(\+|%2B)?\d{1,3}(?:[ .()\-]|%20|%28|%29){1,3}\d{2,4}"
-                    r"(?:(?:[ .()\-]|%20|%28|%29){1,3}\d{2,4}){1,3}(?![\w])")
+# URL-encoded emails (``jane%40example.com``) in query strings; literal ones and
+# phones are pii.mask_text's
+_ENCODED_EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._+-]{0,63}%40"
+                            r"((?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})")
+
+
+_QUERY_VALUE = re.compile(r"([?&][^=&\s#]{1,100}=)([^&\s#\"']*%[0-9A-Fa-f]{2}[^&\s#\"']*)")
 
 
 def mask_pii(text: str) -> str:
     """Emails and phone numbers in free text, masked: ``j***@example.com``."""
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}{m.group(3)}", text)
-    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
+    from .pii import mask_text  # pii imports the findings machinery; keep start-up lean
+
+    text = _ENCODED_EMAIL.sub(lambda m: f"{m.group(1)}***%40{m.group(2)}", text)
+
+    def encoded_value(match: re.Match[str]) -> str:
+        # a query value like %2B1%20(650)%20555-1212: mask it decoded, keep it encoded
+        raw = match.group(2)
+        plain = unquote_plus(raw)
+        masked = mask_text(plain, limit=len(plain) + 1)
+        return match.group(1) + (quote_plus(masked, safe="*()") if masked != plain else raw)
+
+    text = _QUERY_VALUE.sub(encoded_value, text)
+    return mask_text(text, limit=len(text) + 1)
 
 
 def scrub(text: str) -> str:

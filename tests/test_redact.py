@@ -1,0 +1,34 @@
+"""Secrets and PII never reach a report in the clear."""
+
+from __future__ import annotations
+
+from pytest_pixelcheck.redact import MASK, redact, redact_headers, remember_secret, scrub
+
+
+def test_token_shapes_are_redacted():
+    text = ('POST /v21.0/1/events?access_token=EAAabc123&x=1 {"access_token": "EAAxyz987"} '
+            "Authorization: Bearer abcdefghijkl data=[]&access_token=EAAform")
+    out = redact(text)
+    for secret in ("EAAabc123", "EAAxyz987", "abcdefghijkl", "EAAform"):
+        assert secret not in out
+    assert out.count(MASK) == 4
+
+
+def test_a_remembered_token_is_redacted_anywhere():
+    remember_secret("shop-secret-token-42")
+    assert "shop-secret-token-42" not in redact("var graphToken = 'shop-secret-token-42';")
+
+
+def test_headers():
+    headers = redact_headers([("Authorization", "Bearer abcdefghijkl"), ("Access-Token", "tt"),
+                              ("Cookie", "_fbp=fb.1.2.3")])
+    assert headers[0] == ("Authorization", MASK) and headers[1] == ("Access-Token", MASK)
+    assert headers[2] == ("Cookie", "_fbp=fb.1.2.3")
+
+
+def test_pii_is_masked_literal_and_url_encoded():
+    out = scrub("https://shop/thanks?email=Jane.Doe%40Example.com&ph=%2B1%20(650)%20555-1212"
+                "&ts=1795865850354 sent to jane.doe@example.com, call +1 (650) 555-1212")
+    assert "Jane.Doe" not in out and "jane.doe" not in out and "555-1212" not in out
+    assert "J***%40Example.com" in out and "j***@example.com" in out
+    assert "ts=1795865850354" in out  # timestamps and ids are not phones
