@@ -17,6 +17,7 @@ from typing import Any
 from .events import CapturedRequest, Event
 from .findings import Finding
 from .matching import EventNameStats, MatchResult
+from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
 from .redact import redact_headers, scrub
 
@@ -71,6 +72,8 @@ def test_record(
     result: MatchResult,
     findings: Sequence[Finding],
     sink_answers: dict[str, int],
+    coverage: list[dict[str, Any]] | None = None,
+    customer_known: bool = False,
 ) -> dict[str, Any]:
     """Everything about one test, as plain data (it rides on the xdist report).
 
@@ -100,6 +103,8 @@ def test_record(
         "findings": finding_dicts,
         "stats": stats_dicts(result.stats().values()),
         "sink_answers": sink_answers,
+        "match_key_coverage": coverage or [],
+        "customer_known": customer_known,
     }
 
 
@@ -135,6 +140,8 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     for record in records:
         for key, n in record.get("sink_answers", {}).items():
             answers[key] = answers.get(key, 0) + n
+    coverage = merge_coverage([row for r in records for row in r.get("match_key_coverage", [])],
+                              any(r.get("customer_known") for r in records))
     conversions = sum(s.conversions for s in stats)
     deduplicated = sum(s.deduplicated for s in stats)
     return {
@@ -151,6 +158,8 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "findings_by_code": dict(sorted(codes.items())),
             "findings_by_severity": severities,
             "sink_answers": answers,
+            "match_key_coverage": coverage_rows(coverage),
+            "customer_known": coverage.customer_known,
         },
         "tests": list(records),
     }

@@ -1504,3 +1504,23 @@ def coverage_table(coverage: MatchKeyCoverage, event_names: Iterable[str] | None
     lines += textwrap.wrap(COVERAGE_LEGEND, width, initial_indent="  ",
                            subsequent_indent="  ")
     return "\n".join(line[:width] for line in lines)
+
+
+def coverage_rows(coverage: MatchKeyCoverage) -> list[dict[str, Any]]:
+    """Per event name, as plain data (for reports and xdist)."""
+    return [dataclasses.asdict(n) for n in coverage.names]
+
+
+def merge_coverage(rows: Iterable[dict[str, Any]], customer_known: bool) -> MatchKeyCoverage:
+    """Many tests' coverage rows as one: per event name and key, the worst state seen."""
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault((row["platform"], row["event_name"]), []).append(row)
+    names = [NameCoverage(
+        platform, name,
+        {k: _combine([r["browser"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
+        {k: _combine([r["server"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
+        sum(r.get("browser_events", 0) for r in group),
+        sum(r.get("server_events", 0) for r in group),
+    ) for (platform, name), group in sorted(grouped.items())]
+    return MatchKeyCoverage([], names, customer_known)

@@ -25,6 +25,7 @@ from .assertions import PixelcheckAssertionError
 from .capture import Pixelcheck
 from .gate import gate_failures
 from .harness import Harness, HarnessConfig
+from .pii import coverage_rows, match_key_coverage
 from .report import session_summary, test_report
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
@@ -187,8 +188,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     result, findings = capture.match(), capture.findings()
     # Plain data only: under xdist it travels to the controller with the report.
+    coverage = match_key_coverage(result, capture.known_customer)
     report.pixelcheck = test_record(item.nodeid, report.outcome, result, findings,
-                                    capture.sink_answers())
+                                    capture.sink_answers(), coverage_rows(coverage),
+                                    capture.known_customer is not None)
     if not report.failed:
         return
     folder = artifact_folder(item.config, item.nodeid)

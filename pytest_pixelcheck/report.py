@@ -205,6 +205,11 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
     if codes:
         text = "  findings: " + ", ".join(f"{code} x{n}" for code, n in codes.items())
         lines += textwrap.wrap(text, WIDTH, subsequent_indent="    ")
+    if summary.get("match_key_coverage"):
+        from .pii import merge_coverage
+
+        coverage = merge_coverage(summary["match_key_coverage"], summary["customer_known"])
+        lines.append(coverage_table_text(coverage))
     if verbose:
         for test in report["tests"]:
             found = ", ".join(sorted({f["code"] for f in test["findings"]})) or "no findings"
@@ -212,3 +217,8 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
             lines.append(f"  {test['outcome']:<7} {test['nodeid']}: {len(test['events'])} "
                          f"events, {pairs} pairs; {found}")
     return "\n".join(lines)
+
+
+def coverage_table_text(coverage: Any) -> str:
+    return "\n".join("  " + line if not line.startswith(" ") else line
+                     for line in coverage.table().splitlines())
