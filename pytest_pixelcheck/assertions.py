@@ -35,6 +35,37 @@ def _names(event_name: str | Iterable[str] | None) -> list[str] | None:
     return list(event_name)
 
 
+def _verdict(
+    call: str, names: list[str] | None, timeout: float, result: MatchResult,
+    findings: Sequence[Finding], fail_on: str,
+) -> tuple[list[Finding], list[str]] | None:
+    """None when the assertion passes; else the failing findings and the message's
+    head: what failed, missing events, the findings, the other findings."""
+    failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
+    problems: list[str] = []
+    captured_names = {e.event_name for e in result.events}
+    for name in names or []:
+        if name not in captured_names:
+            problems.append(f"no {name!r} event was captured from either side within "
+                            f"{timeout:g}s")
+    if names is None and not result.events:
+        problems.append(f"no event was captured at all within {timeout:g}s: did the page "
+                        "load through the pixelcheck proxy (use the pixelcheck_page fixture)?")
+    if not failing and not problems:
+        return None
+    scope = ", ".join(repr(n) for n in names) if names else "every event"
+    lines = [f"{call}({scope}) failed: "
+             f"{count_severities(failing) if failing else 'missing events'}"]
+    lines += [f"  {p}" for p in problems]
+    if failing:
+        lines.append(findings_text(failing))
+    others = [f for f in findings if f not in failing]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others))
+    return failing, lines
+
+
 def assert_deduplicated(
     pixelcheck: Pixelcheck,
     event_name: str | Iterable[str] | None = None,
@@ -61,30 +92,10 @@ def assert_deduplicated(
     result = pixelcheck.match(platform)
     findings = [f for f in pixelcheck.findings(platform)
                 if names is None or f.involves(names)]
-    failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
-    scope = ", ".join(repr(n) for n in names) if names else "every event"
-
-    problems: list[str] = []
-    captured_names = {e.event_name for e in result.events}
-    for name in names or []:
-        if name not in captured_names:
-            problems.append(f"no {name!r} event was captured from either side within "
-                            f"{timeout:g}s")
-    if names is None and not result.events:
-        problems.append(f"no event was captured at all within {timeout:g}s: did the page "
-                        "load through the pixelcheck proxy (use the pixelcheck_page fixture)?")
-    if not failing and not problems:
+    verdict = _verdict("assert_deduplicated", names, timeout, result, findings, fail_on)
+    if verdict is None:
         return result
-
-    lines = [f"assert_deduplicated({scope}) failed: "
-             f"{count_severities(failing) if failing else 'missing events'}"]
-    lines += [f"  {p}" for p in problems]
-    if failing:
-        lines.append(findings_text(failing))
-    others = [f for f in findings if f not in failing]
-    if others:
-        lines.append(f"other findings ({count_severities(others)}):")
-        lines.append(findings_text(others))
+    failing, lines = verdict
     lines.append("events captured in this test:")
     lines.append(events_table(result))
     rules = {platforms.get(e.platform).dedup_rule() for e in result.events
@@ -153,29 +164,9 @@ def assert_pii_hashed(
     result = pixelcheck.match()
     findings = [f for f in check_pii(result, known) if names is None or f.involves(names)]
     coverage = match_key_coverage(result, known)
-    failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
-    scope = ", ".join(repr(n) for n in names) if names else "every event"
-
-    problems: list[str] = []
-    captured_names = {e.event_name for e in result.events}
-    for name in names or []:
-        if name not in captured_names:
-            problems.append(f"no {name!r} event was captured from either side within "
-                            f"{timeout:g}s")
-    if names is None and not result.events:
-        problems.append(f"no event was captured at all within {timeout:g}s: did the page "
-                        "load through the pixelcheck proxy (use the pixelcheck_page fixture)?")
-    if not failing and not problems:
+    verdict = _verdict("assert_pii_hashed", names, timeout, result, findings, fail_on)
+    if verdict is None:
         return coverage
-
-    lines = [f"assert_pii_hashed({scope}) failed: "
-             f"{count_severities(failing) if failing else 'missing events'}"]
-    lines += [f"  {p}" for p in problems]
-    if failing:
-        lines.append(findings_text(failing))
-    others = [f for f in findings if f not in failing]
-    if others:
-        lines.append(f"other findings ({count_severities(others)}):")
-        lines.append(findings_text(others))
+    failing, lines = verdict
     lines.append(coverage.table(names))
     raise PixelcheckAssertionError("\n".join(lines), failing)
