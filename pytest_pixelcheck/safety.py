@@ -76,14 +76,15 @@ def unexpected_pixels(events: Sequence[Event], allowed: Iterable[str]) -> list[F
     hosts = {a.lower() for a in allowed if not a.isdigit()}
     out: dict[tuple[str, str | None], list[Event]] = {}
     for event in events:
-        if event.source != "browser" or event.raw is None:
+        if event.source != "browser":
             continue
-        host = host_of(event.raw.url)
-        if (pixel_ids and event.pixel_id not in pixel_ids) or (hosts and host not in hosts):
+        host = host_of(event.raw.url) if event.raw is not None else ""
+        if (pixel_ids and event.pixel_id not in pixel_ids) or \
+                (hosts and host and host not in hosts):
             out.setdefault((host, event.pixel_id), []).append(event)
     return [Finding(
         "unexpected-pixel",
-        f"pixel {pixel or '<none>'} at {host} fired {len(found)} event(s) "
+        f"pixel {pixel or '<none>'} at {host or 'an unknown host'} fired {len(found)} event(s) "
         f"({', '.join(sorted({e.event_name or '?' for e in found}))}) but is not in the "
         "allowed list",
         "remove the stray tag (a leftover test pixel, an old agency tag) or add the pixel "

@@ -3,6 +3,8 @@ mitmproxy per process)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -107,7 +109,15 @@ def test_lead(pixelcheck, pixelcheck_page, httpserver):
 ''')
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*[[]server-event-missing] browser Lead id='lead-7'*"])
+    result.stdout.fnmatch_lines(["*[[]server-event-missing] browser Lead id='lead-7'*",
+                                 "*captured events: pixelcheck-artifacts/*/events.jsonl"])
+    # the failed test's artifacts hold the real bytes: the hit, the page, the library
+    folder = next((pytester.path / "pixelcheck-artifacts").iterdir())
+    [line] = (folder / "events.jsonl").read_text().splitlines()
+    assert "www.facebook.com/tr" in line and "eid=lead-7" in line
+    entries = json.loads((folder / "traffic.har").read_text())["log"]["entries"]
+    handled = {e["comment"] for e in entries}
+    assert {"pixelcheck: collection", "pixelcheck: library", "pixelcheck: passthrough"} <= handled
 
 
 COMPOSE = '''

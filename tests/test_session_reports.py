@@ -84,6 +84,16 @@ def test_gate_passes_and_fail_on_warning(pytester):
         "pixelcheck gate FAILED: 1 warning found (--pixelcheck-fail-on=warning)")
 
 
+def test_html_report_and_pixel_allowlist_flags(pytester):
+    result = _run(pytester, "--pixelcheck-html=out/report.html",
+                  "--pixelcheck-allowed-pixels=7,8", "-k", "clean")
+    # a stray pixel's Purchase is an error in assert_deduplicated's scope
+    result.assert_outcomes(failed=4)
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and 'id="dedup-table"' in html
+    result.stdout.fnmatch_lines(["*findings: unexpected-pixel x4*"])
+
+
 def test_ini_keys_work_like_the_flags(pytester):
     pytester.makeini("[pytest]\npixelcheck_min_dedup_rate = 0.99\n"
                      "pixelcheck_report = r.json\n")
