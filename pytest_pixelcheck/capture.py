@@ -17,7 +17,7 @@ from .pii import Customer, check_pii
 from .proxy import PixelProxy, TrafficEntry
 from .redact import known_secrets
 from .report import test_report
-from .safety import exposed_tokens, test_event_codes, unexpected_pixels
+from .safety import exposed_tokens, test_event_codes, unexpected_pixels, untrusted_proxy
 from .sink import ConversionSink
 
 register_codes({
@@ -55,6 +55,7 @@ class Pixelcheck:
         self.proxy, self.sink = proxy, sink
         self.traffic_mark = proxy.traffic_mark() if proxy is not None else 0
         self.sink_mark = sink.mark() if sink is not None else 0
+        self.tls_mark = len(proxy.tls_failures) if proxy is not None else 0
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
 
@@ -172,6 +173,8 @@ class Pixelcheck:
         found += exposed_tokens(self.traffic(), known_secrets())
         found += test_event_codes(result.events)
         found += unexpected_pixels(result.events, self.allowed_pixels)
+        if self.proxy is not None:
+            found += untrusted_proxy(self.proxy.tls_failures[self.tls_mark:])
         found += [_straggler_finding(e) for e in self.stragglers()]
         # stable: diagnose's own order holds within a severity
         return sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])

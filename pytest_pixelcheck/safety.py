@@ -19,7 +19,29 @@ register_codes({
     "exposed-access-token": ("error", "a server API access token reached the browser"),
     "test-event-code": ("warning", "server events carry a test_event_code"),
     "unexpected-pixel": ("error", "a pixel outside the allowed list fired"),
+    "proxy-not-trusted": ("error", "the browser refused the proxy's certificate"),
 })
+
+
+def untrusted_proxy(tls_failures: Sequence[tuple[str | None, str]]) -> list[Finding]:
+    """A refused certificate for a collection host means hits may be lost unseen.
+
+    Connections the client merely closed early (Chromium's speculative preconnects)
+    are not failures of trust and lose nothing.
+    """
+    hosts: dict[str, str] = {}
+    for sni, reason in tls_failures:
+        if sni and "trust" in reason.lower():
+            hosts.setdefault(sni, reason)
+    return [Finding(
+        "proxy-not-trusted",
+        f"the browser refused the pixelcheck proxy's certificate for {host}: requests to "
+        "it fail before the proxy sees them, so hits may be missing from this test",
+        "launch the browser through pixelcheck (pixelcheck_page / pixelcheck_browser), which "
+        "trusts the session CA; for your own browser, pass "
+        "--ignore-certificate-errors-spki-list with pixelcheck_proxy.ca_spki_sha256_base64",
+        [], [f"mitmproxy: {reason}"],
+    ) for host, reason in hosts.items()]
 
 
 def exposed_tokens(traffic: Sequence[TrafficEntry], tokens: Iterable[str]) -> list[Finding]:

@@ -284,3 +284,16 @@ def test_late_server_call_of_an_earlier_test_is_set_aside():
     third = Pixelcheck(store, test_id="test_c")
     store.add([ev("server", "Signup", "s1", at=4)])
     assert [e.event_name for e in third.events] == ["Signup"]
+
+
+def test_refused_proxy_certificate_is_reported_but_early_closes_are_not():
+    from pytest_pixelcheck.safety import untrusted_proxy
+
+    found = untrusted_proxy([
+        ("www.facebook.com", "connection closed early"),
+        ("www.facebook.com", "Client TLS handshake failed. The client does not trust the "
+                             "proxy's certificate for www.facebook.com (sslv3 alert)"),
+        ("www.facebook.com", "does not trust the proxy's certificate"),
+    ])
+    assert [f.code for f in found] == ["proxy-not-trusted"]
+    assert "www.facebook.com" in found[0].message
