@@ -131,6 +131,11 @@ class BrowserSession:
         self.startup_seconds = time.perf_counter() - started
         return self
 
+    @property
+    def playwright(self) -> Any:
+        """The running Playwright (to launch another browser in the same thread)."""
+        return self._playwright
+
     def new_context(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ignore_https_errors", True)
         return self.browser.new_context(**kwargs)

@@ -26,12 +26,15 @@ register_codes({
 def untrusted_proxy(tls_failures: Sequence[tuple[str | None, str]]) -> list[Finding]:
     """A refused certificate for a collection host means hits may be lost unseen.
 
-    Connections the client merely closed early (Chromium's speculative preconnects)
-    are not failures of trust and lose nothing.
+    Only mitmproxy's definite verdict counts (the client answered "unknown ca" or
+    "bad certificate"). Connections the client closed during the handshake, which
+    mitmproxy says "may indicate" distrust, are Chromium's speculative preconnects
+    here: they carry no request and lose nothing.
     """
     hosts: dict[str, str] = {}
     for sni, reason in tls_failures:
-        if sni and "trust" in reason.lower():
+        if sni and "client does not trust the proxy's certificate for" in reason \
+                and "may indicate" not in reason:
             hosts.setdefault(sni, reason)
     return [Finding(
         "proxy-not-trusted",

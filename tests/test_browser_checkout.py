@@ -76,3 +76,24 @@ def test_missing_server_event_says_which_side(pixelcheck, run_checkout):
     flat = " ".join(str(failure.value).split())
     assert "[server-event-missing] browser Purchase" in flat
     assert "has no server twin" in flat
+
+
+def test_a_browser_that_distrusts_the_proxy_is_reported(pixelcheck, pixelcheck_harness, shop):
+    """Without the session CA's SPKI and without ignore_https_errors, Chromium refuses
+    the proxy's certificates: the pixel library never loads, and pixelcheck says why."""
+    from pytest_pixelcheck.browser import chromium_args
+
+    session = pixelcheck_harness.browser()
+    distrusting = session.playwright.chromium.launch(
+        executable_path=session.location.executable_path,
+        proxy={"server": pixelcheck_harness.proxy.url}, args=chromium_args(None))
+    try:
+        page = distrusting.new_context().new_page()
+        page.goto(f"{shop.url}/product/sku-1")
+        page.wait_for_load_state("networkidle")
+    finally:
+        distrusting.close()
+    found = [f for f in pixelcheck.findings() if f.code == "proxy-not-trusted"]
+    assert found, pixelcheck.report()
+    assert "connect.facebook.net" in " ".join(f.message for f in found)
+    assert pixelcheck.browser_events == []

@@ -291,9 +291,11 @@ def test_refused_proxy_certificate_is_reported_but_early_closes_are_not():
 
     found = untrusted_proxy([
         ("www.facebook.com", "connection closed early"),
-        ("www.facebook.com", "Client TLS handshake failed. The client does not trust the "
-                             "proxy's certificate for www.facebook.com (sslv3 alert)"),
-        ("www.facebook.com", "does not trust the proxy's certificate"),
+        ("www.facebook.com", "The client does not trust the proxy's certificate for "
+                             "www.facebook.com (sslv3 alert bad certificate)"),
+        ("www.facebook.com", "The client disconnected during the handshake. If this happens "
+                             "consistently for www.facebook.com, this may indicate that the "
+                             "client does not trust the proxy's certificate."),
     ])
     assert [f.code for f in found] == ["proxy-not-trusted"]
     assert "www.facebook.com" in found[0].message
