@@ -55,6 +55,8 @@ def event_dict(event: Event) -> dict[str, Any]:
         "custom_data": event.custom_data,
         "error": event.error,
         "rejection": event.extra.get("rejection"),
+        # where the access token travelled (query, form, json), never the token
+        "token_location": event.extra.get("token_location"),
         "request": None if raw is None else {
             "method": raw.method, "url": raw.url, "channel": raw.channel,
             "status": raw.response_status,

@@ -15,7 +15,7 @@ from .capture import Pixelcheck
 from .events import EventStore
 from .findings import DiagnosisSettings
 from .proxy import PixelProxy
-from .redact import remember_secret
+from .redact import install_log_redaction, remember_secret
 from .sink import ConversionSink
 
 
@@ -51,6 +51,7 @@ class Harness:
 
     def start(self) -> Harness:
         if not self._started:
+            install_log_redaction()
             self.proxy.start()
             self.sink.default_token = self.config.access_token
             remember_secret(self.config.access_token)

@@ -6,6 +6,7 @@ each report, log line and artifact passes through ``redact`` first.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from urllib.parse import quote_plus, unquote_plus
@@ -86,3 +87,28 @@ def redact_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     sensitive = {"authorization", "access-token", "cookie", "set-cookie", "x-api-key"}
     return [(k, MASK if k.lower() in sensitive and k.lower() not in ("cookie", "set-cookie")
              else redact(v)) for k, v in headers]
+
+
+_REDACTED_LOGGERS = ("mitmproxy", "werkzeug", "pytest_pixelcheck", "example_site")
+_factory_installed = False
+
+
+def install_log_redaction() -> None:
+    """Scrub the log records of the proxy, the sink and pixelcheck itself as they are
+    made, so no handler (pytest's captured logs included) ever holds a token."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if record.name.startswith(_REDACTED_LOGGERS):
+            try:
+                record.msg, record.args = scrub(record.getMessage()), None
+            except Exception:  # a record that cannot format stays as it was
+                pass
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True

@@ -214,8 +214,11 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
         for test in report["tests"]:
             found = ", ".join(sorted({f["code"] for f in test["findings"]})) or "no findings"
             pairs = len(test["pairs"])
+            answers = test.get("sink_answers") or {}
+            sink = (f"; sink {answers.get('2xx', 0)}/{answers.get('4xx', 0)}/"
+                    f"{answers.get('5xx', 0)} (2xx/4xx/5xx)" if any(answers.values()) else "")
             lines.append(f"  {test['outcome']:<7} {test['nodeid']}: {len(test['events'])} "
-                         f"events, {pairs} pairs; {found}")
+                         f"events, {pairs} pairs{sink}; {found}")
     return "\n".join(lines)
 
 

@@ -32,3 +32,17 @@ def test_pii_is_masked_literal_and_url_encoded():
     assert "Jane.Doe" not in out and "jane.doe" not in out and "555-1212" not in out
     assert "J***%40Example.com" in out and "j***@example.com" in out
     assert "ts=1795865850354" in out  # timestamps and ids are not phones
+
+
+def test_log_records_of_the_proxy_and_sink_are_scrubbed(caplog):
+    import logging
+
+    from pytest_pixelcheck.redact import install_log_redaction
+
+    install_log_redaction()
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("mitmproxy.proxy.server").info(
+            "POST https://graph.facebook.com/v21.0/1/events?access_token=%s", "EAAlogged1")
+        logging.getLogger("someone.else").info("access_token=%s", "theirs-to-keep")
+    assert "EAAlogged1" not in caplog.text and "***redacted***" in caplog.text
+    assert "theirs-to-keep" in caplog.text
