@@ -26,7 +26,9 @@ from .capture import Pixelcheck
 from .gate import gate_failures
 from .harness import Harness, HarnessConfig
 from .pii import coverage_rows, match_key_coverage
+from .proxy import PixelProxy
 from .report import session_summary, test_report
+from .sink import ConversionSink
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
 
@@ -119,13 +121,13 @@ def pixelcheck_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
 
 
 @pytest.fixture(scope="session")
-def pixelcheck_proxy(pixelcheck_harness: Harness) -> Any:
+def pixelcheck_proxy(pixelcheck_harness: Harness) -> PixelProxy:
     """The intercepting proxy: ``.url``, ``.ca_cert_path``."""
     return pixelcheck_harness.proxy
 
 
 @pytest.fixture(scope="session")
-def pixelcheck_sink(pixelcheck_harness: Harness) -> Any:
+def pixelcheck_sink(pixelcheck_harness: Harness) -> ConversionSink:
     """The server API sink: ``.url`` replaces ``https://graph.facebook.com``."""
     return pixelcheck_harness.sink
 
