@@ -27,8 +27,16 @@ from .events import Event
 from .findings import Finding, at_least, diagnose
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, match_events, settled
+from .pii import match_key_coverage
 from .redact import scrub
-from .report import count_severities, events_table, findings_text, shorten, stats_table
+from .report import (
+    count_severities,
+    coverage_table_text,
+    events_table,
+    findings_text,
+    shorten,
+    stats_table,
+)
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
 
@@ -54,7 +62,7 @@ def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: b
 
 def _demo(args: argparse.Namespace) -> int:
     from example_site import FAULTS, SiteProcess
-    from example_site.journey import checkout, set_faults
+    from example_site.journey import Customer, checkout, set_faults
 
     faults = [f for f in (args.fault or []) if f]
     unknown = [f for f in faults if f.split(":")[0] not in FAULTS]
@@ -68,11 +76,13 @@ def _demo(args: argparse.Namespace) -> int:
     with Harness(config) as harness, SiteProcess(harness.sink.url) as site:
         browser = harness.browser()
         capture = harness.capture("demo")
+        typed = Customer()
+        capture.customer(typed)  # so PII checks can tell right hashes from wrong ones
         context = browser.new_context()
         try:
             set_faults(context, site.url, faults)
             started = time.perf_counter()
-            order_id = checkout(context.new_page(), site.url)
+            order_id = checkout(context.new_page(), site.url, customer=typed)
             capture.wait_until(settled, args.timeout)
             took = time.perf_counter() - started
         finally:
@@ -82,7 +92,11 @@ def _demo(args: argparse.Namespace) -> int:
               f"browser {startup['browser']:.2f}s ({browser.location.how})")
         print(f"  order {order_id} placed; journey and events took {took:.2f}s\n")
         result, findings = capture.match(), capture.findings()
-    return print_verdict(result, findings)
+        coverage = match_key_coverage(result, capture.known_customer)
+    code = print_verdict(result, findings, events=True)
+    print()
+    print(coverage_table_text(coverage))
+    return code
 
 
 # --- record -----------------------------------------------------------------------------
