@@ -48,6 +48,8 @@ class SiteProcess:
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.url: str | None = None
+        #: the access token the shop sends with its Conversions API calls
+        self.token = access_token
         self._proc: subprocess.Popen[str] | None = None
         self._stdout_lines: queue.Queue[str | None] = queue.Queue()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=200)

@@ -124,8 +124,9 @@ def merge_stats(records: Iterable[dict[str, Any]]) -> list[EventNameStats]:
         for row in record["stats"]:
             key = (row["platform"], row["event_name"])
             total = totals.setdefault(key, EventNameStats(*key))
-            for name in ("browser", "server", "deduplicated", "browser_only", "server_only"):
-                setattr(total, name, getattr(total, name) + row[name])
+            for name in ("browser", "server", "deduplicated", "browser_only", "server_only",
+                         "extra"):
+                setattr(total, name, getattr(total, name) + row.get(name, 0))
     return list(totals.values())
 
 

@@ -6,7 +6,6 @@ which event broke, on which side, and what to change.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,11 +15,17 @@ from .events import Source
 from .findings import SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, settled
 from .pii import Customer, MatchKeyCoverage, check_pii, match_key_coverage
-from .report import WIDTH, count_severities, events_table, findings_text
+from .report import WIDTH, count_severities, events_table, findings_text, wrap
+
+# pytest prints an assertion message behind an 8-column `E       `
+MESSAGE_WIDTH = WIDTH - 8
 
 
 class PixelcheckAssertionError(AssertionError):
     """Raised by pixelcheck's assertions; ``findings`` holds what failed it."""
+
+    # shown as pytest_pixelcheck.PixelcheckAssertionError, its public import path
+    __module__ = "pytest_pixelcheck"
 
     def __init__(self, message: str, findings: Sequence[Finding] = ()) -> None:
         super().__init__(message)
@@ -54,15 +59,22 @@ def _verdict(
     if not failing and not problems:
         return None
     scope = ", ".join(repr(n) for n in names) if names else "every event"
-    lines = [f"{call}({scope}) failed: "
-             f"{count_severities(failing) if failing else 'missing events'}"]
+    head = f"{call}({scope}) failed: {count_severities(failing) if failing else 'missing events'}"
+    # The first line is what pytest's short summary shows: as many codes as fit.
+    codes = list(dict.fromkeys(f.code for f in failing))
+    for keep in range(len(codes), 0, -1):
+        shown = f"{head} [{', '.join(codes[:keep])}{', ...' if keep < len(codes) else ''}]"
+        if len(shown) <= MESSAGE_WIDTH:
+            head = shown
+            break
+    lines = [head]
     lines += [f"  {p}" for p in problems]
     if failing:
-        lines.append(findings_text(failing))
+        lines.append(findings_text(failing, width=MESSAGE_WIDTH))
     others = [f for f in findings if f not in failing]
     if others:
         lines.append(f"other findings ({count_severities(others)}):")
-        lines.append(findings_text(others))
+        lines.append(findings_text(others, width=MESSAGE_WIDTH))
     return failing, lines
 
 
@@ -97,11 +109,11 @@ def assert_deduplicated(
         return result
     failing, lines = verdict
     lines.append("events captured in this test:")
-    lines.append(events_table(result))
+    lines.append(events_table(result, width=MESSAGE_WIDTH))
     rules = {platforms.get(e.platform).dedup_rule() for e in result.events
              if e.platform in {p.name for p in platforms.all_platforms()}}
     for rule in sorted(r for r in rules if r):
-        lines += textwrap.wrap(f"rule: {rule}", WIDTH, subsequent_indent="      ")
+        lines += wrap(f"rule: {rule}", MESSAGE_WIDTH, subsequent_indent="      ")
     raise PixelcheckAssertionError("\n".join(lines), failing)
 
 
@@ -130,10 +142,11 @@ def assert_no_duplicate_triggers(
         return
     scope = ", ".join(repr(n) for n in names) if names else "every event"
     message = "\n".join([
-        f"assert_no_duplicate_triggers({scope}) failed: {count_severities(found)}",
-        findings_text(found),
+        f"assert_no_duplicate_triggers({scope}) failed: {count_severities(found)} "
+        f"[{', '.join(dict.fromkeys(f.code for f in found))}]",
+        findings_text(found, width=MESSAGE_WIDTH),
         "events captured in this test:",
-        events_table(pixelcheck.match(platform)),
+        events_table(pixelcheck.match(platform), width=MESSAGE_WIDTH),
     ])
     raise PixelcheckAssertionError(message, found)
 
@@ -168,5 +181,5 @@ def assert_pii_hashed(
     if verdict is None:
         return coverage
     failing, lines = verdict
-    lines.append(coverage.table(names))
+    lines.append(coverage.table(names, width=MESSAGE_WIDTH))
     raise PixelcheckAssertionError("\n".join(lines), failing)

@@ -47,14 +47,14 @@ def find_chromium(explicit: str | None = None, playwright: Any = None) -> Browse
         if not Path(path).is_file():
             raise BrowserNotFound(
                 f"--pixelcheck-browser / {BROWSER_ENV} names {explicit!r}, which is not a file")
-        return BrowserLocation(path, f"given ({explicit})")
+        return BrowserLocation(path, f"given, {path}")
     managed = _playwright_managed_chromium(playwright)
     if managed:
-        return BrowserLocation(None, f"Playwright's install ({managed})")
+        return BrowserLocation(None, f"Playwright's install, {managed}")
     for name in SYSTEM_CANDIDATES:
         path = shutil.which(name)
         if path:
-            return BrowserLocation(path, f"system ({path})")
+            return BrowserLocation(path, f"system, {path}")
     raise BrowserNotFound(
         "no Chromium found. Install one: `python -m playwright install chromium`, "
         "or as root on Debian/Ubuntu `apt-get install -y chromium`, or pass "

@@ -18,6 +18,7 @@ from . import platforms
 from .artifacts import (
     build_report,
     read_requests,
+    status_classes,
     test_record,
     write_capture,
     write_har,
@@ -36,9 +37,16 @@ from .report import (
     findings_text,
     shorten,
     stats_table,
+    wrap,
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
+
+
+def overall_rate(result: MatchResult) -> float | None:
+    rows = result.stats().values()
+    conversions = sum(s.conversions for s in rows)
+    return sum(s.deduplicated for s in rows) / conversions if conversions else None
 
 
 def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: bool = True,
@@ -52,8 +60,12 @@ def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: b
     out(f"\nfindings ({count_severities(findings)}):")
     out(findings_text(findings))
     errors = at_least(findings, "error")
-    out("\nverdict: " + ("DEDUPLICATED" if not errors else
-                         f"NOT DEDUPLICATED ({count_severities(errors)})"))
+    rate = overall_rate(result)
+    shown = "-" if rate is None else f"{rate:.0%}"
+    # The dedup rate and the findings are two verdicts: a sale can merge and still
+    # carry raw PII or a stale event_time.
+    out(f"\nverdict: {'PASSED' if not errors else 'FAILED'}: dedup rate {shown}, "
+        f"{count_severities(findings) if findings else 'no findings'}")
     return EXIT_OK if not errors else EXIT_FINDINGS
 
 
@@ -67,30 +79,44 @@ def _demo(args: argparse.Namespace) -> int:
     faults = [f for f in (args.fault or []) if f]
     unknown = [f for f in faults if f.split(":")[0] not in FAULTS]
     if unknown:
-        print(f"unknown fault(s): {', '.join(unknown)}. Known faults:", file=sys.stderr)
-        for name, text in FAULTS.items():
-            print(f"  {name:<24} {text}", file=sys.stderr)
+        print(f"unknown fault(s): {', '.join(unknown)}.", file=sys.stderr)
+        print(_fault_list(), file=sys.stderr)
         return EXIT_USAGE
     config = HarnessConfig(browser_path=args.browser, headless=not args.headed)
     print(f"pixelcheck demo: the example shop's checkout, faults: {', '.join(faults) or 'none'}")
+    names = {f.split(":")[0]: f for f in faults}
+    timeout = args.timeout
+    if "server_delay" in names:  # wait for the late copy, to show it is late, not missing
+        delay = names["server_delay"].partition(":")[2]
+        timeout = max(timeout, float(delay or 5) + 3)
     with Harness(config) as harness, SiteProcess(harness.sink.url) as site:
+        orders = 2 if "hardcoded_event_id" in names else 1
         browser = harness.browser()
-        capture = harness.capture("demo")
+        capture = harness.capture("demo")  # (resets the sink's faults: set them after)
+        # Some faults only show against an API that misbehaves or checks the token.
+        if {"no_retry", "retry_new_id"} & names.keys():
+            harness.sink.fail_next(1, kind="500", event_name="Purchase")
+            print("  the sink answers the first Purchase call with a 500")
+        if "wrong_token" in names:
+            harness.sink.expect_token(site.token)
+            print("  the sink expects the shop's configured token")
         typed = Customer()
         capture.customer(typed)  # so PII checks can tell right hashes from wrong ones
         context = browser.new_context()
         try:
             set_faults(context, site.url, faults)
             started = time.perf_counter()
-            order_id = checkout(context.new_page(), site.url, customer=typed)
-            capture.wait_until(settled, args.timeout)
+            page = context.new_page()
+            order_id = ", ".join(checkout(page, site.url, customer=typed)
+                                 for _ in range(orders))
+            capture.wait_until(settled, timeout)
             took = time.perf_counter() - started
         finally:
             context.close()
         startup = harness.startup_seconds()
         print(f"  started: proxy {startup['proxy']:.2f}s, sink {startup['sink']:.3f}s, "
               f"browser {startup['browser']:.2f}s ({browser.location.how})")
-        print(f"  order {order_id} placed; journey and events took {took:.2f}s\n")
+        print(f"  order(s) {order_id} placed; journey and events took {took:.2f}s\n")
         result, findings = capture.match(), capture.findings()
         coverage = match_key_coverage(result, capture.known_customer)
     code = print_verdict(result, findings, events=True)
@@ -212,29 +238,41 @@ class Progress:
         sys.stderr.flush()
 
 
-def _load_events(paths: Sequence[str]) -> list[Event]:
-    requests = []
-    for path in paths:
-        requests += read_requests(path)
-    progress = Progress(len(requests), "decoding")
+def _load_events(paths: Sequence[str]) -> tuple[list[Event], int]:
+    """Events of all files, and how many were dropped as already seen in an earlier
+    file (a HAR and a pixelcheck capture of the same session, say)."""
+    per_file = [(path, read_requests(path)) for path in paths]
+    progress = Progress(sum(len(r) for _, r in per_file), "decoding")
     events: list[Event] = []
-    for done, (source, request) in enumerate(requests, 1):
-        try:
-            decoded = platforms.decode_request(request, source)
-        except Exception as exc:  # one odd line must not end the analysis
-            decoded = [Event("unknown", "server" if source == "server" else "browser", None,
-                             None, None, None, request.arrival_time, raw=request,
-                             error=f"decoder crashed: {exc}")]
-        for event in decoded:
-            event.seq = len(events)
-            events.append(event)
-        progress.update(done)
-    return events
+    seen_before: set[tuple[object, ...]] = set()
+    overlap, done = 0, 0
+    for _path, requests in per_file:
+        seen_here: set[tuple[object, ...]] = set()
+        for source, request in requests:
+            done += 1
+            try:
+                decoded = platforms.decode_request(request, source)
+            except Exception as exc:  # one odd line must not end the analysis
+                decoded = [Event("unknown", "server" if source == "server" else "browser",
+                                 None, None, None, None, request.arrival_time, raw=request,
+                                 error=f"decoder crashed: {exc}")]
+            for event in decoded:
+                key = (event.platform, event.source, event.pixel_id, event.event_name,
+                       event.event_id, event.event_time, event.error)
+                if key in seen_before:
+                    overlap += 1
+                    continue
+                seen_here.add(key)
+                event.seq = len(events)
+                events.append(event)
+            progress.update(done)
+        seen_before |= seen_here
+    return events, overlap
 
 
 def _analyze(args: argparse.Namespace) -> int:
     try:
-        events = _load_events(args.files)
+        events, overlap = _load_events(args.files)
     except (OSError, ValueError) as exc:
         print(f"pixelcheck analyze: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -245,22 +283,35 @@ def _analyze(args: argparse.Namespace) -> int:
             key = datetime.fromtimestamp(event.arrival_time, timezone.utc).date().isoformat()
         groups[key].append(event)
     print(f"pixelcheck analyze: {len(events)} events from {len(args.files)} file(s)")
-    records, exit_code, alerts = [], EXIT_OK, []
+    if overlap:
+        print(f"  {overlap} events appeared again in a later file (the same session saved "
+              "twice?) and were counted once")
+    records, exit_code, alerts, days = [], EXIT_OK, [], []
     for key in sorted(groups):
         result = match_events(groups[key])
         findings = diagnose(result)
         if args.by == "day":
             print(f"\n=== {key} ===")
-        code = print_verdict(result, findings, events=args.events)
-        exit_code = max(exit_code, code) if not args.min_dedup_rate else exit_code
-        records.append(test_record(key, "analyzed", result, findings, {}))
-        rates = [s.dedup_rate for s in result.stats().values() if s.dedup_rate is not None]
-        conversions = sum(s.conversions for s in result.stats().values())
-        rate = sum(s.deduplicated for s in result.stats().values()) / conversions \
-            if conversions else None
-        if args.min_dedup_rate is not None and rates and rate is not None \
+        exit_code = max(exit_code, print_verdict(result, findings, events=args.events))
+        answers = status_classes(e.raw.response_status for e in result.events
+                                 if e.source == "server" and e.raw is not None)
+        records.append(test_record(key, "analyzed", result, findings, answers))
+        rate = overall_rate(result)
+        days.append((key, result, rate))
+        if args.min_dedup_rate is not None and rate is not None \
                 and rate < args.min_dedup_rate:
             alerts.append(f"{key}: dedup rate {rate:.0%} is below {args.min_dedup_rate:.0%}")
+    if args.by == "day" and len(days) > 1:
+        print("\nday by day:")
+        print(f"  {'day':<10} {'browser':>7} {'server':>6} {'dedup':>6} {'rate':>5}  change")
+        previous = None
+        for key, result, rate in days:
+            rows = result.stats().values()
+            change = "" if previous is None or rate is None else f"{(rate - previous):+.0%}"
+            print(f"  {key:<10} {sum(s.browser for s in rows):>7} "
+                  f"{sum(s.server for s in rows):>6} {sum(s.deduplicated for s in rows):>6} "
+                  f"{'-' if rate is None else f'{rate:.0%}':>5}  {change}")
+            previous = rate if rate is not None else previous
     if args.json:
         write_json(args.json, build_report(records))
         print(f"\nwrote {args.json}")
@@ -272,7 +323,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if alerts:
         print("\nALERT: " + "; ".join(alerts))
         return EXIT_ALERT
-    return exit_code
+    return EXIT_OK if args.min_dedup_rate is not None else exit_code
 
 
 def _install_browser(args: argparse.Namespace) -> int:
@@ -282,6 +333,17 @@ def _install_browser(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fault_list() -> str:
+    try:
+        from example_site import FAULTS
+    except ImportError:
+        return ""
+    lines = ["faults of the example shop:"]
+    for name, text in FAULTS.items():
+        lines += wrap(f"{name:<24} {text}", 78, initial_indent="  ", subsequent_indent=" " * 27)
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixelcheck",
@@ -289,9 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "deduplicate.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the example shop's checkout and print the report")
+    demo = sub.add_parser("demo", help="run the example shop's checkout and print the report",
+                          epilog=_fault_list(), formatter_class=argparse.RawTextHelpFormatter)
     demo.add_argument("--fault", action="append", metavar="NAME",
-                      help="switch on a fault of the example shop (repeatable)")
+                      help="switch on a fault of the example shop (repeatable);\n"
+                           "NAME:VALUE for the ones that take a value")
     demo.add_argument("--browser", help="Chromium executable")
     demo.add_argument("--headed", action="store_true", help="show the browser window")
     demo.add_argument("--timeout", type=float, default=5.0,

@@ -100,7 +100,7 @@ class DiagnosisSettings:
     #: a server twin arriving later than this (seconds) is reported as late
     late_after: float = 3.0
     #: a server twin arriving earlier than the browser's by more than this is a race
-    race_tolerance: float = 1.0
+    race_tolerance: float = 2.0
     max_age_days: float = 7.0
     future_tolerance: float = 300.0
 
@@ -149,12 +149,15 @@ def _ws(a: str, b: str) -> str:
 
 
 def side_by_side(browser: Event, server: Event) -> list[str]:
-    """The two copies aligned, so a differing name, id or pixel stands out."""
+    """The two copies aligned, so a differing name or id stands out; the pixel is
+    shown only when it differs too."""
     names = [repr(browser.event_name), repr(server.event_name)]
     ids = [repr(browser.event_id), repr(server.event_id)]
     name_w, id_w = max(map(len, names)), max(map(len, ids))
+    pixels = browser.pixel_id != server.pixel_id
     return [
-        f"{side:<8} {name:<{name_w}} id {eid:<{id_w}} pixel {event.pixel_id}"
+        (f"{side:<8} {name:<{name_w}} id {eid:<{id_w}}"
+         + (f" pixel {event.pixel_id}" if pixels else "")).rstrip()
         for side, name, eid, event in (("browser:", names[0], ids[0], browser),
                                        ("server:", names[1], ids[1], server))
     ]
@@ -181,8 +184,34 @@ def diagnose(
     findings += _reused_ids(result, earlier_events)
     findings += _timing(result, settings)
     findings += _payload(result)
+    findings = _one_wrong_pixel_finding_per_pixel(findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], _first_seq(f)))
     return findings
+
+
+def _one_wrong_pixel_finding_per_pixel(findings: list[Finding]) -> list[Finding]:
+    """A backend posting to the wrong pixel does it for every event: say it once."""
+    groups: dict[tuple[Any, ...], list[Finding]] = {}
+    for finding in findings:
+        if finding.code == "wrong-pixel" and len(finding.events) == 2:
+            browser, server = finding.events
+            groups.setdefault((browser.platform, browser.pixel_id, server.pixel_id),
+                              []).append(finding)
+    out = [f for f in findings if f.code != "wrong-pixel" or len(f.events) != 2]
+    for (_, browser_pixel, server_pixel), group in groups.items():
+        if len(group) == 1:
+            out.extend(group)
+            continue
+        names = sorted({f.event_name or "?" for f in group})
+        out.append(Finding(
+            "wrong-pixel",
+            f"{len(group)} server events ({', '.join(names)}) went to pixel {server_pixel}; "
+            f"the page's browser events went to pixel {browser_pixel}",
+            group[0].fix, [e for f in group for e in f.events],
+            [f"e.g. {line}" for line in group[0].details], group[0].platform,
+            group[0].event_name,
+        ))
+    return out
 
 
 def _first_seq(finding: Finding) -> int:
@@ -357,10 +386,15 @@ def _duplicates(result: MatchResult) -> list[Finding]:
 
 
 def _identity(event: Event) -> tuple[Any, ...]:
-    """What tells two conversions apart: order id, value and contents."""
+    """What tells two conversions apart: order id, value, contents and the page.
+
+    A retry re-sends the same body, so all of these agree; two PageViews of
+    different pages differ at least in the page.
+    """
     data = event.custom_data
+    page = (event.page_url or "").split("?", 1)[0].split("#", 1)[0]
     return (str(data.get("order_id", "")), _number(data.get("value")),
-            json.dumps(_ids(data), sort_keys=True))
+            json.dumps(_ids(data), sort_keys=True), page)
 
 
 def _distinct_payloads(events: Sequence[Event]) -> bool:
@@ -415,13 +449,16 @@ def _retries_and_one_side(
             if twin is not None:
                 browser_left.remove(twin)
                 involved.insert(0, twin)
-        after = f" after {_answer_line(original)}" if original in result.rejected else ""
+        if original in result.rejected:
+            what = (f"first sent as {original.event_id!r} and {_answer_line(original)}; "
+                    f"the retry used a new id {server.event_id!r}, so the browser copy "
+                    "no longer has a server twin with its id")
+        else:
+            what = (f"sent as {original.event_id!r} and again as {server.event_id!r} with "
+                    "the same payload: the platform counts it twice")
         out.append(Finding(
             "server-retry-new-id",
-            f"backend re-sent {server.event_name} with a new id {server.event_id!r} "
-            f"(also sent as {original.event_id!r}, same payload{after}): "
-            + ("the platform counts it twice" if original not in result.rejected else
-               "the browser copy no longer has a server twin with its id"),
+            f"backend re-sent {server.event_name} under a new id: {what}",
             "generate the event id once per conversion and reuse it on every retry",
             involved, [], server.platform, server.event_name,
         ))
@@ -485,7 +522,7 @@ def _retries_and_one_side(
             f"browser {event.event_name} id={event.event_id!r} has no server twin: the "
             "Conversions API call never arrived within the wait",
             "check that the backend sends this event (and its logs for errors); if it is "
-            "sent late, raise the wait with timeout=",
+            "only late, wait longer (timeout= of the assertion, --timeout of the command)",
             [event], [], event.platform, event.event_name,
         ))
     for event in server_left:

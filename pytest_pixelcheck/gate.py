@@ -14,11 +14,12 @@ def gate_failures(report: dict[str, Any], *, min_dedup_rate: float | None = None
     summary = report["summary"]
     rate = summary.get("dedup_rate")
     if min_dedup_rate is not None and rate is not None and rate < min_dedup_rate:
-        worst = sorted((row for row in summary["by_event"] if row["dedup_rate"] is not None),
+        worst = sorted((row for row in summary["by_event"] if row["dedup_rate"] is not None
+                        and row["dedup_rate"] < min_dedup_rate),
                        key=lambda row: row["dedup_rate"])[:3]
         detail = ", ".join(f"{row['event_name']} {row['dedup_rate']:.0%}" for row in worst)
-        reasons.append(f"dedup rate {rate:.1%} is below the minimum {min_dedup_rate:.1%} "
-                       f"(lowest: {detail})")
+        reasons.append(f"dedup rate {rate:.1%} is below the minimum {min_dedup_rate:.1%}"
+                       + (f" (below it: {detail})" if detail else ""))
     if fail_on is not None:
         rank = SEVERITY_RANK[fail_on]
         counted = {sev: n for sev, n in summary["findings_by_severity"].items()

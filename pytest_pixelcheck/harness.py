@@ -28,7 +28,7 @@ class HarnessConfig:
     default_timeout: float = 5.0
     fail_on: str = "error"
     late_after: float = 3.0
-    race_tolerance: float = 1.0
+    race_tolerance: float = 2.0
     slow_mo: float = 0.0
     #: the token server calls must carry (None: any)
     access_token: str | None = None

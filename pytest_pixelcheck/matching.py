@@ -44,11 +44,18 @@ class EventNameStats:
     deduplicated: int = 0
     browser_only: int = 0
     server_only: int = 0
+    #: copies beyond the first of one conversion from one side (double fires, resends)
+    extra: int = 0
 
     @property
     def conversions(self) -> int:
-        """Distinct conversions the platform would count once each if all were merged."""
-        return self.deduplicated + self.browser_only + self.server_only
+        """How many conversions there were, as best the two sides tell.
+
+        A conversion whose copies failed to merge shows once on each side, so the
+        one-side-only counts are not added up: the larger of them is the number of
+        conversions left unmerged (a near-miss pair is one sale, not two).
+        """
+        return self.deduplicated + max(self.browser_only, self.server_only)
 
     @property
     def dedup_rate(self) -> float | None:
@@ -95,6 +102,8 @@ class MatchResult:
             row(event).browser_only += 1
         for event in self.server_only:
             row(event).server_only += 1
+        for dup in self.duplicates:
+            row(dup.events[0]).extra += len(dup.events) - 1
         return table
 
     def rate(self, event_name: str, platform: str | None = None) -> float | None:

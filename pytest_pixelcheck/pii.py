@@ -25,7 +25,6 @@ import functools
 import hashlib
 import itertools
 import re
-import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -34,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .events import Event
 from .findings import SEVERITY_RANK, Finding, Severity, register_codes
 from .matching import MatchResult, Pair
+from .report import wrap
 
 # --- codes ------------------------------------------------------------------------------
 
@@ -1367,8 +1367,11 @@ def check_pii(result: MatchResult, customer: Customer | None = None, *,
 
 _COLUMN = {"country": "co", "external_id": "xid", "client_ip_address": "ip",
            "client_user_agent": "ua"}
-COVERAGE_LEGEND = ("browser|server per key: + right  h sent, unchecked (no customer)  "
-                   "x wrong  ? another customer's  ~ some events  . not sent  - n/a")
+_LEGEND_ENTRIES = ("+ right", "h sent, not checked (no known value)", "x wrong",
+                   "? another customer's", "~ some events", ". not sent", "- n/a")
+# no-break spaces inside an entry, so wrapping never parts a symbol from its meaning
+COVERAGE_LEGEND = "browser|server per key: " + "  ".join(
+    e.replace(" ", "\u00a0") for e in _LEGEND_ENTRIES)
 
 
 @dataclass
@@ -1501,8 +1504,8 @@ def coverage_table(coverage: MatchKeyCoverage, event_names: Iterable[str] | None
         name = row.event_name if len(row.event_name) <= name_width else \
             row.event_name[:name_width - 1] + "…"
         lines.append(f"  {name:<{name_width}} {cells}".rstrip())
-    lines += textwrap.wrap(COVERAGE_LEGEND, width, initial_indent="  ",
-                           subsequent_indent="  ")
+    lines += [line.replace("\u00a0", " ") for line in
+              wrap(COVERAGE_LEGEND, width, initial_indent="  ", subsequent_indent="  ")]
     return "\n".join(line[:width] for line in lines)
 
 

@@ -42,7 +42,7 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "when set, the whole session (error|warning)", "string", None),
     ("pixelcheck_late_after", "seconds after which a server twin counts as late", "string", "3"),
     ("pixelcheck_race_tolerance", "seconds a server twin may precede the browser's before "
-     "it is reported", "string", "1.0"),
+     "it is reported", "string", "2.0"),
     ("pixelcheck_access_token", "the access token server calls must carry; others get the "
      "platform's invalid-token answer", "string", None),
     ("pixelcheck_allowed_pixels", "comma-separated pixel ids and/or collection hosts allowed "
@@ -82,7 +82,8 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     # mitmproxy's own deprecation warnings fire on the proxy thread during the
     # user's tests; they are ours to silence, not the user's to read.
-    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:mitmproxy.*")
+    for module in ("mitmproxy", "ldap3", "passlib"):  # imported with mitmproxy
+        config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
 
 
 def _setting(config: pytest.Config, name: str) -> Any:

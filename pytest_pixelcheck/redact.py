@@ -37,11 +37,6 @@ def known_secrets() -> set[str]:
         return set(_known_secrets)
 
 
-def mask_secret(secret: str) -> str:
-    """Enough to tell tokens apart in a message, never enough to use one."""
-    return secret[:3] + "…" + MASK if len(secret) > 8 else MASK
-
-
 def redact(text: str) -> str:
     text = _PARAM.sub(lambda m: f"{m.group('key')}{m.group('sep')}{MASK}", text)
     text = _BEARER.sub(lambda m: f"{m.group('key')}{MASK}", text)

@@ -28,6 +28,12 @@ _MARKS = {
 LEGEND = "=merged  B browser only  S server only  D extra copy  R rejected  ?undecodable"
 
 
+def wrap(text: str, width: int = WIDTH, **kwargs: Any) -> list[str]:
+    """textwrap.wrap that never splits a finding code or a hyphenated word."""
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False,
+                         **kwargs)
+
+
 def shorten(text: str | None, width: int) -> str:
     """Cut in the middle so both ends of an id stay visible (suffixes matter)."""
     if text is None:
@@ -85,15 +91,20 @@ def _rows(result: MatchResult) -> list[_Row]:
     return rows
 
 
-def events_table(result: MatchResult, *, width: int = WIDTH) -> str:
-    """The test's events, browser and server side by side, paired rows aligned."""
+def events_table(result: MatchResult, *, width: int = WIDTH, values: bool | None = None) -> str:
+    """The test's events, browser and server side by side, paired rows aligned.
+
+    Below 80 columns (inside pytest's ``E   `` prefix) the value column gives its
+    room to the ids, which matter more there.
+    """
     if not result.events:
         return "  (no events captured)"
+    values = width >= WIDTH if values is None else values
     start = min(e.arrival_time for e in result.events)
     # name, browser id, time, server id, time, value (browser / server)
-    id_width = max(12, (width - 43) // 2)
+    id_width = max(12, (width - (43 if values else 33)) // 2)
     header = (f"  {'name':<16} {'browser id':<{id_width}} {'t':>5} "
-              f"{'server id':<{id_width}} {'t':>5} {'value b/s':>9}")
+              f"{'server id':<{id_width}} {'t':>5}" + (f" {'value b/s':>9}" if values else ""))
     lines = [header, "  " + "-" * (len(header) - 2)]
 
     def when(event: Event | None) -> str:
@@ -118,10 +129,13 @@ def events_table(result: MatchResult, *, width: int = WIDTH) -> str:
         value = f"{_value(row.browser) or '·'}/{_value(row.server) or '·'}"
         lines.append(
             f"{row.mark} {shorten(row.name, 16):<16} {ident(row.browser):<{id_width}} "
-            f"{when(row.browser):>5} {ident(row.server):<{id_width}} {when(row.server):>5} "
-            f"{shorten(value, 9):>9}"
+            f"{when(row.browser):>5} {ident(row.server):<{id_width}} {when(row.server):>5}"
+            + (f" {shorten(value, 9):>9}" if values else "")
         )
-    lines.append("  " + LEGEND)
+    lines += wrap(LEGEND.replace("  ", "\u00a0\u00a0").replace(" ", "\u00a0")
+                  .replace("\u00a0\u00a0", "  "), width, initial_indent="  ",
+                  subsequent_indent="  ")
+    lines = [line.replace("\u00a0", " ") for line in lines]
     return "\n".join(lines)
 
 
@@ -132,10 +146,10 @@ def findings_text(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
     lines: list[str] = []
     for index, finding in enumerate(findings):
         head = f"{finding.severity.upper()} [{finding.code}] {finding.message}"
-        lines += textwrap.wrap(redact(head), width, initial_indent="  ",
+        lines += wrap(redact(head), width, initial_indent="  ",
                                subsequent_indent="      ")
         for detail in finding.details:
-            lines += textwrap.wrap(redact(detail), width, initial_indent="      ",
+            lines += wrap(redact(detail), width, initial_indent="      ",
                                    subsequent_indent="        ")
         following = findings[index + 1] if index + 1 < len(findings) else None
         if following is not None and (following.code, following.fix) == \
@@ -146,7 +160,7 @@ def findings_text(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
                 == (finding.code, finding.fix):
             run += 1
         label = "fix: " if run == 1 else f"fix (the {run} above): "
-        lines += textwrap.wrap(label + finding.fix, width, initial_indent="      ",
+        lines += wrap(label + finding.fix, width, initial_indent="      ",
                                subsequent_indent="        ")
     return "\n".join(lines)
 
@@ -161,16 +175,17 @@ def count_severities(findings: Iterable[Finding]) -> str:
 
 
 def stats_table(stats: Iterable[EventNameStats], *, width: int = WIDTH) -> str:
-    """Per platform and event name: browser, server, merged, one-side-only, rate."""
-    header = (f"  {'platform':<9} {'event':<20} {'browser':>7} {'server':>6} "
-              f"{'dedup':>6} {'b-only':>6} {'s-only':>6} {'rate':>6}")
+    """Per platform and event name: browser, server, merged, extra copies,
+    one-side-only, rate. Rows sorted by platform and name, so runs compare."""
+    header = (f"  {'platform':<8} {'event':<18} {'browser':>7} {'server':>6} "
+              f"{'dedup':>5} {'extra':>5} {'b-only':>6} {'s-only':>6} {'rate':>5}")
     lines = [header, "  " + "-" * (len(header) - 2)]
-    for row in stats:
+    for row in sorted(stats, key=lambda s: (s.platform, s.event_name)):
         rate = "-" if row.dedup_rate is None else f"{row.dedup_rate:.0%}"
         lines.append(
-            f"  {row.platform:<9} {shorten(row.event_name, 20):<20} {row.browser:>7} "
-            f"{row.server:>6} {row.deduplicated:>6} {row.browser_only:>6} "
-            f"{row.server_only:>6} {rate:>6}"
+            f"  {row.platform:<8} {shorten(row.event_name, 18):<18} {row.browser:>7} "
+            f"{row.server:>6} {row.deduplicated:>5} {row.extra:>5} {row.browser_only:>6} "
+            f"{row.server_only:>6} {rate:>5}"
         )
     return "\n".join(lines)
 
@@ -204,7 +219,7 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
     codes = summary["findings_by_code"]
     if codes:
         text = "  findings: " + ", ".join(f"{code} x{n}" for code, n in codes.items())
-        lines += textwrap.wrap(text, WIDTH, subsequent_indent="    ")
+        lines += wrap(text, WIDTH, subsequent_indent="    ")
     if summary.get("match_key_coverage"):
         from .pii import merge_coverage
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from .events import Event
 from .findings import Finding, register_codes
 from .proxy import TrafficEntry
-from .redact import mask_secret, redact
+from .redact import redact
 from .wire import host_of
 
 register_codes({
@@ -65,7 +65,7 @@ def exposed_tokens(traffic: Sequence[TrafficEntry], tokens: Iterable[str]) -> li
             if where:
                 out.append(Finding(
                     "exposed-access-token",
-                    f"the access token {mask_secret(token)} appears in the {where[0]} of "
+                    f"the server API access token appears in the {where[0]} of "
                     f"{entry.method} {redact(entry.url)}: anyone who opens the page can "
                     "send events to your pixel",
                     "keep the Conversions API token on the server only (environment or "

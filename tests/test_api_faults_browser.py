@@ -71,7 +71,8 @@ def test_retry_without_a_stable_id(pixelcheck, pixelcheck_sink, run_checkout):
     pixelcheck_sink.fail_next(1, kind="transient", event_name="Purchase")
     run_checkout(faults="retry_new_id")
     finding = settle_on(pixelcheck, "server-retry-new-id")
-    assert "after answered 500" in finding.message
+    assert "and answered 500" in finding.message
+    assert "the retry used a new id" in finding.message
 
 
 def test_backend_gives_up_after_repeated_errors(pixelcheck, pixelcheck_sink, run_checkout):
@@ -93,7 +94,7 @@ def test_token_rendered_into_the_page_is_an_error(pixelcheck, run_checkout):
     assert any("/thanks/" in f.message for f in found)
     assert all(SHOP_TOKEN not in f.message for f in found)
     assert SHOP_TOKEN not in pixelcheck.report()
-    assert "EAA…***redacted***" in found[0].message
+    assert found[0].message.startswith("the server API access token appears in the response of GET http://127.0.0.1:")
 
 
 def test_test_event_code_is_a_warning(pixelcheck, run_checkout):

@@ -24,14 +24,22 @@ def test_analyze_a_clean_capture():
     run = pixelcheck("analyze", CAPTURES / "clean_checkout.jsonl")
     assert run.returncode == 0, run.stdout + run.stderr
     assert "pixelcheck analyze: 16 events from 1 file(s)" in run.stdout
-    assert "verdict: DEDUPLICATED" in run.stdout
+    assert "verdict: PASSED: dedup rate 100%, no findings" in run.stdout
+
+
+def test_overlapping_files_count_each_event_once():
+    run = pixelcheck("analyze", CAPTURES / "clean_checkout.jsonl", CAPTURES / "clean_checkout.har",
+                     CAPTURES / "backend_log.jsonl")
+    assert run.returncode == 0, run.stdout
+    assert "16 events appeared again in a later file" in run.stdout
+    assert "verdict: PASSED: dedup rate 100%, no findings" in run.stdout
 
 
 def test_analyze_a_devtools_style_har_with_backend_log_lines():
     run = pixelcheck("analyze", CAPTURES / "clean_checkout.har", CAPTURES / "backend_log.jsonl")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "verdict: DEDUPLICATED" in run.stdout
-    assert "meta      Purchase                   1      1      1      0      0   100%" \
+    assert "verdict: PASSED: dedup rate 100%, no findings" in run.stdout
+    assert "meta     Purchase                 1      1     1     0      0      0  100%" \
         in run.stdout
 
 
@@ -45,7 +53,8 @@ def test_analyze_by_day_alerts_below_the_minimum_rate(tmp_path):
     assert len(days) == 2
     assert "[near-miss-event-id]" in run.stdout
     assert run.stdout.rstrip().splitlines()[-1].startswith("ALERT: ")
-    assert "dedup rate 78% is below 90%" in run.stdout
+    assert "dedup rate 88% is below 90%" in run.stdout
+    assert "day by day:" in run.stdout
     data = json.loads(report.read_text())
     assert data["format"] == "pytest-pixelcheck-report" and data["version"] == 1
     assert [t["nodeid"] for t in data["tests"]] == sorted(d[4:14] for d in days)
@@ -54,7 +63,7 @@ def test_analyze_by_day_alerts_below_the_minimum_rate(tmp_path):
 def test_analyze_without_alert_exits_1_on_error_findings():
     run = pixelcheck("analyze", CAPTURES / "id_suffix_checkout.jsonl")
     assert run.returncode == 1
-    assert "verdict: NOT DEDUPLICATED (1 error)" in run.stdout
+    assert "verdict: FAILED: dedup rate 88%, 1 error" in run.stdout
 
 
 def test_analyze_says_what_is_wrong_with_a_bad_file(tmp_path):
@@ -78,7 +87,7 @@ def test_analyze_shows_progress_on_large_inputs(tmp_path):
 def test_demo_clean_and_with_a_fault():
     clean = pixelcheck("demo")
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert "verdict: DEDUPLICATED" in clean.stdout
+    assert "verdict: PASSED: dedup rate 100%, no findings" in clean.stdout
     assert "started: proxy" in clean.stdout
     broken = pixelcheck("demo", "--fault", "id_suffix")
     assert broken.returncode == 1
@@ -104,11 +113,11 @@ def test_record_with_a_script(tmp_path):
                          tmp_path / "out", "--sink-port", sink_port)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "= deduplicated Purchase" in run.stdout
-    assert "verdict: DEDUPLICATED" in run.stdout
+    assert "verdict: PASSED: dedup rate 100%" in run.stdout
     lines = (tmp_path / "out" / "capture.jsonl").read_text().splitlines()
     assert len(lines) >= 16
     har = json.loads((tmp_path / "out" / "traffic.har").read_text())
     assert any("facebook.com/tr" in e["request"]["url"] for e in har["log"]["entries"])
     # the written capture analyzes to the same verdict
     again = pixelcheck("analyze", tmp_path / "out" / "capture.jsonl")
-    assert again.returncode == 0 and "verdict: DEDUPLICATED" in again.stdout
+    assert again.returncode == 0 and "verdict: PASSED" in again.stdout

@@ -114,7 +114,7 @@ def test_retry_with_new_id_after_an_error():
               ev("server", "Purchase", "o1-b", at=0.3, value=5, order="o1")]
     [finding] = diagnose(match_events(events))
     assert finding.code == "server-retry-new-id"
-    assert "after answered 500" in finding.message
+    assert "first sent as 'o1' and answered 500" in finding.message
     assert [e.event_id for e in finding.events] == ["o1", "o1", "o1-b"]
 
 

@@ -39,11 +39,12 @@ def test_failure_points_at_the_test_line_with_an_actionable_message(pytester):
     # the traceback stops at the user's line, not in pixelcheck's internals
     result.stdout.fnmatch_lines([
         '>*assert_deduplicated(pixelcheck, "Purchase", timeout=0.2)',
-        "E   *assert_deduplicated('Purchase') failed: 1 error",
+        "E   *assert_deduplicated('Purchase') failed: 1 error [[]near-miss-event-id]",
         "E   *ERROR [[]near-miss-event-id] Purchase: browser id 'ORD-1' and server id",
-        "E   *'ORD-1-server' nearly match: the server id has the extra suffix '-server'",
-        "E   *browser: 'Purchase' id 'ORD-1'        pixel 1234567890",
-        "E   *server:  'Purchase' id 'ORD-1-server' pixel 1234567890",
+        "E   *'ORD-1-server' nearly match: the server id has the extra suffix",
+        "E   *'-server'",
+        "E   *browser: 'Purchase' id 'ORD-1'",
+        "E   *server:  'Purchase' id 'ORD-1-server'",
         "test_user.py:10: PixelcheckAssertionError",
     ])
     assert "pytest_pixelcheck/assertions.py" not in out

@@ -178,7 +178,7 @@ def test_report_in_a_real_browser(tmp_path, record_property):
     assert len(seen["rows"]) == len(report["summary"]["by_event"]) == 5
     assert [row.split("\t")[1] for row in seen["rows"]] \
         == [r["event_name"] for r in report["summary"]["by_event"]]
-    assert len(seen["low_rates"]) == 1 and seen["low_rates"][0].endswith("33%")
+    assert len(seen["low_rates"]) == 1 and seen["low_rates"][0].endswith("50%")
     assert seen["nodeids"] == [t["nodeid"] for t in report["tests"]] and len(seen["nodeids"]) == 2
     assert seen["pair_links"] == sum(len(t["pairs"]) for t in report["tests"]) == 15
     assert seen["browser_markers"] == seen["server_markers"] == 16

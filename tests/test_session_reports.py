@@ -47,16 +47,16 @@ def test_summary_report_artifacts_and_gate(pytester):
     out = result.stdout.str()
     result.stdout.fnmatch_lines([
         "*- pixelcheck -*",
-        "*meta      Purchase                   5      5      4      1      1    67%",
-        "*total: 6 browser, 6 server, 5 deduplicated, dedup rate 71.4% over 6 test(s)",
+        "*meta     Purchase                 5      5     4     0      1      1   80%",
+        "*total: 6 browser, 6 server, 5 deduplicated, dedup rate 83.3% over 6 test(s)",
         "*findings: near-miss-event-id x1, server-event-late x1",
         "*failed  test_session.py::test_broken_purchase: 2 events, 0 pairs; "
         "near-miss-event-id",
     ])
     # the gate's verdict is the run's last line, and the exit code says failed
     last = out.rstrip().splitlines()[-1]
-    assert last.startswith("pixelcheck gate FAILED: dedup rate 71.4% is below the minimum "
-                           "95.0% (lowest: Purchase 67%")
+    assert last == ("pixelcheck gate FAILED: dedup rate 83.3% is below the minimum 95.0% "
+                    "(below it: Purchase 80%)")
     assert result.ret == 1
     # artifacts of the failed test are named in its failure output
     result.stdout.fnmatch_lines(["*captured events: pixelcheck-artifacts/"
@@ -116,5 +116,5 @@ def test_xdist_report_matches_a_serial_run(pytester):
     assert content("serial.json") == content("parallel.json")
     # one summary, printed by the controller
     assert parallel.stdout.str().count("- pixelcheck -") == 1
-    parallel.stdout.fnmatch_lines(["*meta      Purchase                   5      5      4"
-                                   "      1      1    67%"])
+    parallel.stdout.fnmatch_lines(["*meta     Purchase                 5      5     4     0"
+                                   "      1      1   80%"])
