@@ -242,15 +242,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     report = _session_report(config)
     if report is None:
         return
+    min_rate = _setting(config, "pixelcheck_min_dedup_rate")
+    min_rate = float(min_rate) if min_rate else None
+    fail_on = _setting(config, "pixelcheck_fail_on") or None
+    reasons = gate_failures(report, min_dedup_rate=min_rate, fail_on=fail_on)
+    if min_rate is not None or fail_on is not None:
+        report["gate"] = {"min_dedup_rate": min_rate, "fail_on": fail_on,
+                          "passed": not reasons, "reasons": reasons}
     if _setting(config, "pixelcheck_report"):
         write_json(_setting(config, "pixelcheck_report"), report)
     if _setting(config, "pixelcheck_html"):
         from .report_html import write_html
 
         write_html(_setting(config, "pixelcheck_html"), report)
-    min_rate = _setting(config, "pixelcheck_min_dedup_rate")
-    reasons = gate_failures(report, min_dedup_rate=float(min_rate) if min_rate else None,
-                            fail_on=_setting(config, "pixelcheck_fail_on") or None)
     if reasons:
         config.stash[_GATE_KEY] = "pixelcheck gate FAILED: " + "; ".join(reasons)
         if session.exitstatus == 0:

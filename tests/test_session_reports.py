@@ -71,6 +71,8 @@ def test_summary_report_artifacts_and_gate(pytester):
     broken = next(t for t in report["tests"] if t["nodeid"].endswith("test_broken_purchase"))
     assert broken["outcome"] == "failed"
     assert [f["code"] for f in broken["findings"]] == ["near-miss-event-id"]
+    assert report["gate"] == {"min_dedup_rate": 0.95, "fail_on": None, "passed": False,
+                              "reasons": [last.removeprefix("pixelcheck gate FAILED: ")]}
     assert broken["findings"][0]["events"] == [0, 1]
 
 
