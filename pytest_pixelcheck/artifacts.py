@@ -19,21 +19,22 @@ from .findings import Finding
 from .matching import EventNameStats, MatchResult
 from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
-from .redact import redact_headers, scrub
+from .redact import is_pii_key, mask_value, redact_headers, scrub
 
 REPORT_FORMAT = "pytest-pixelcheck-report"
 REPORT_VERSION = 1
 CAPTURE_FORMAT = "pytest-pixelcheck-capture"
 
 
-def _scrubbed(value: Any) -> Any:
-    """Deep copy of plain data with every string scrubbed."""
+def _scrubbed(value: Any, key: str = "") -> Any:
+    """Deep copy of plain data with every string scrubbed; customer fields (``fn``,
+    ``city``...) masked by their key."""
     if isinstance(value, str):
-        return scrub(value)
+        return mask_value(value) if is_pii_key(key) else scrub(value)
     if isinstance(value, dict):
-        return {str(k): _scrubbed(v) for k, v in value.items()}
+        return {str(k): _scrubbed(v, str(k)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_scrubbed(v) for v in value]
+        return [_scrubbed(v, key) for v in value]
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return scrub(str(value))

@@ -53,6 +53,35 @@ _ENCODED_EMAIL = re.compile(r"(?<![\w.%+-])([A-Za-z0-9])[A-Za-z0-9._+-]{0,63}%40
                             r"((?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24})")
 
 
+# Customer fields no shape gives away (names, city, zip, birth date): masked by their
+# key, in query strings and forms (``first_name=Jane``, ``ud[fn]=...``) and JSON or JS
+# object literals (``"fn": "Jane"``). Hashes stay: they are what is being checked.
+_PII_KEYS = ("fn", "ln", "ct", "st", "zp", "db", "first_name", "last_name", "firstname",
+             "lastname", "city", "zip", "zip_code", "postal_code", "postcode", "state",
+             "address", "street", "date_of_birth", "dob", "birthday")
+_KEYS_ALT = "|".join(_PII_KEYS)
+_KEYED_QUERY = re.compile(
+    rf"(?<![\w\[%])((?:ud(?:\[|%5B))?(?:{_KEYS_ALT})(?:\]|%5D)?=)([^&\s#\"']+)")
+_KEYED_JSON = re.compile(rf"((?<![\w])[\"']?(?:{_KEYS_ALT})[\"']?\s*:\s*[\"'])([^\"']+)")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_pii_key(key: str) -> bool:
+    return key.lower() in _PII_KEYS
+
+
+def mask_value(value: str) -> str:
+    """A customer field's value as reports show it (hashes stay as they are)."""
+    return value if _HEX64.fullmatch(value) or not value.strip() else value[:1] + "***"
+
+
+def _mask_keyed(match: re.Match[str]) -> str:
+    value = match.group(2)
+    if _HEX64.fullmatch(value) or not value.strip():
+        return match.group(0)
+    return match.group(1) + value[:1] + "***"
+
+
 _QUERY_VALUE = re.compile(r"([?&][^=&\s#]{1,100}=)([^&\s#\"']*%[0-9A-Fa-f]{2}[^&\s#\"']*)")
 
 
@@ -70,6 +99,8 @@ def mask_pii(text: str) -> str:
         return match.group(1) + (quote_plus(masked, safe="*()") if masked != plain else raw)
 
     text = _QUERY_VALUE.sub(encoded_value, text)
+    text = _KEYED_QUERY.sub(_mask_keyed, text)
+    text = _KEYED_JSON.sub(_mask_keyed, text)
     return mask_text(text, limit=len(text) + 1)
 
 

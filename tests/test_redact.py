@@ -46,3 +46,16 @@ def test_log_records_of_the_proxy_and_sink_are_scrubbed(caplog):
         logging.getLogger("someone.else").info("access_token=%s", "theirs-to-keep")
     assert "EAAlogged1" not in caplog.text and "***redacted***" in caplog.text
     assert "theirs-to-keep" in caplog.text
+
+
+def test_customer_fields_are_masked_by_key_but_hashes_stay():
+    from pytest_pixelcheck.artifacts import _scrubbed
+
+    hashed = "81f8f6dde88365f3928796ec7aa53f72820b06db8664f5fe76a7eb13e24546a2"
+    form = scrub("email=jane%40x.com&first_name=Jane&last_name=Doe&city=Menlo+Park&zip=94025")
+    assert form == "email=j***%40x.com&first_name=J***&last_name=D***&city=M***&zip=9***"
+    script = scrub('fbq("init", "1", {"fn": "Jane", "ct": "Menlo Park", "zp": "94025"})')
+    assert "Jane" not in script and "Menlo" not in script and "94025" not in script
+    assert scrub(f"ud[fn]={hashed}") == f"ud[fn]={hashed}"
+    data = _scrubbed({"user_data": {"fn": ["Jane"], "ln": [hashed], "city": "Menlo Park"}})
+    assert data == {"user_data": {"fn": ["J***"], "ln": [hashed], "city": "M***"}}
