@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .events import Event
 from .findings import SEVERITY_RANK, Finding, Severity, register_codes
 from .matching import MatchResult, Pair
+from .redact import scrub
 from .report import wrap
 
 # --- codes ------------------------------------------------------------------------------
@@ -1027,8 +1028,14 @@ class _Checker:
             else:
                 fix = ("remove it from this field; send customer data only as hashed keys in "
                        "user data (advanced matching on the pixel, user_data on the server)")
-            self.add("pii-in-clear", f"{event.source} {{names}} {where} carries {what}",
-                     fix, [event])
+            shown_at = ""
+            if kind == "url":
+                # where exactly: the masked path and query, the host says little
+                parts = urlsplit(text)
+                shown_at = " at " + mask_text(scrub(parts.path + ("?" + parts.query
+                                                                  if parts.query else "")), 70)
+            self.add("pii-in-clear",
+                     f"{event.source} {{names}} {where} carries {what}{shown_at}", fix, [event])
 
     def pii_in(self, text: str, hint: str, *, url: bool) -> list[tuple[str, str]]:
         """(what, masked) for each email or phone in ``text``."""
@@ -1330,9 +1337,9 @@ class _Checker:
 
 
 def _shown_normalized(key: str, value: str) -> str:
-    # a normalized Meta phone has no "+": show it with one so the country code reads
-    if key == "ph" and value.isdigit():
-        return _mask_phone("+" + value)
+    # a normalized phone is shown as it is hashed (digits only, no "+"), masked
+    if key == "ph" and value.isdigit() and len(value) > 4:
+        return value[:1] + "*" * (len(value) - 3) + value[-2:]
     return mask(value, key)
 
 
