@@ -1521,6 +1521,13 @@ def coverage_rows(coverage: MatchKeyCoverage) -> list[dict[str, Any]]:
     return [dataclasses.asdict(n) for n in coverage.names]
 
 
+def _merge_states(states: list[str]) -> str:
+    """One key's state over several tests: "~" (some events) survives the merge."""
+    if SOME in states and WRONG not in states:
+        return SOME
+    return _combine(states)
+
+
 def merge_coverage(rows: Iterable[dict[str, Any]], customer_known: bool) -> MatchKeyCoverage:
     """Many tests' coverage rows as one: per event name and key, the worst state seen."""
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -1528,8 +1535,8 @@ def merge_coverage(rows: Iterable[dict[str, Any]], customer_known: bool) -> Matc
         grouped.setdefault((row["platform"], row["event_name"]), []).append(row)
     names = [NameCoverage(
         platform, name,
-        {k: _combine([r["browser"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
-        {k: _combine([r["server"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
+        {k: _merge_states([r["browser"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
+        {k: _merge_states([r["server"].get(k, ABSENT) for r in group]) for k in MATCH_KEYS},
         sum(r.get("browser_events", 0) for r in group),
         sum(r.get("server_events", 0) for r in group),
     ) for (platform, name), group in sorted(grouped.items())]

@@ -4,6 +4,8 @@ Inline CSS and inline SVG only: no scripts, fonts, images or network. Every valu
 from the report is HTML-escaped. Per test, a timeline puts the browser's events
 on one lane and the server's on another, over one shared time axis; deduplicated
 pairs are joined by a line and events named by a finding get a coloured ring.
+When the run had a gate (``report["gate"]``), the header shows its verdict and the
+dedup-rate colours follow its minimum; match-key coverage is shown per event name.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from html import escape
 from pathlib import Path
 from typing import Any
+
+from .pii import ABSENT, HASHED, MATCH_KEYS, NA, OK, OTHER, SOME, WRONG
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -22,7 +26,19 @@ ROW = 15  # one row of labels
 LANE_GAP = 64  # between the browser and server lanes
 MIN_GAP = 13  # markers closer than this are nudged apart
 CHAR_W = 6.4  # rough width of one 11 px label character
-MAX_PUSH = 110  # how far a label may sit right of its marker
+MAX_PUSH = 110  # how far a label may sit beside its marker
+EDGE = 4  # labels keep this far inside the SVG's right edge
+END_MARKER = 14  # a marker (with its ring) keeps this far inside it
+ANCHOR_END_NEAR = 30  # a label this close to the edge is right-aligned (exact, whatever font)
+
+# match-key coverage: short column names (as in the terminal table) and the states
+KEY_LABEL = {"country": "co", "external_id": "xid", "client_ip_address": "ip",
+             "client_user_agent": "ua"}
+STATES = {  # character: (css class, meaning)
+    OK: ("ok", "right"), HASHED: ("hashed", "sent, not checked (no known value)"),
+    WRONG: ("wrong", "wrong"), OTHER: ("other", "another customer's"),
+    SOME: ("some", "some events"), ABSENT: ("absent", "not sent"), NA: ("na", "n/a"),
+}
 
 CSS = """
 * { box-sizing: border-box; }
@@ -40,11 +56,41 @@ h3 { font-size: 14px; margin: 14px 0 6px; }
 .stat b { display: block; font-size: 18px; }
 .stat span { color: #6b7280; font-size: 12px; }
 .stat.bad b { color: #b91c1c; }
+.stat.warn b { color: #b45309; }
+.gate { margin-top: 10px; padding: 8px 12px; border-radius: 6px; border: 1px solid; }
+.gate.passed { background: #f0fdf4; border-color: #86efac; color: #14532d; }
+.gate.failed { background: #fef2f2; border-color: #fca5a5; color: #7f1d1d; }
+.gate .verdict { font-size: 16px; font-weight: 800; letter-spacing: .03em; margin-right: 10px; }
+.gate .thresholds span { margin-right: 14px; white-space: nowrap; }
+.gate ul { margin: 4px 0 0; padding-left: 20px; }
 table { border-collapse: collapse; }
 th, td { padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: right; }
 th { font-size: 12px; color: #4b5563; font-weight: 600; }
 th:first-child, td:first-child, th.l, td.l { text-align: left; }
 td.low { background: #fee2e2; color: #991b1b; font-weight: 700; }
+td.below { background: #fef3c7; color: #92400e; }
+td.warn { color: #b45309; font-weight: 700; }
+.tables { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start; margin: 12px 0; }
+.tables > .card { margin: 0; }
+.coverage td, .coverage th { padding: 2px 6px; }
+.coverage th[title] { cursor: help; }
+.coverage th.k { text-align: center; }
+.coverage td.kc { font: 13px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
+  text-align: center; white-space: nowrap; }
+.coverage td.kc:nth-child(2n) { background: #f9fafb; }
+.coverage .sep { margin: 0 2px; }
+.coverage.compact { font-size: 12px; }
+.coverage.compact td, .coverage.compact th { padding: 1px 5px; }
+.coverage.compact td.kc { font-size: 12px; }
+.st-ok { color: #15803d; font-weight: 700; }
+.st-wrong { color: #dc2626; font-weight: 700; }
+.st-other { color: #c2410c; font-weight: 700; }
+.st-some { color: #d97706; font-weight: 700; }
+.st-hashed { color: #6b7280; }
+.st-absent, .st-na, .kc .sep { color: #d1d5db; }
+.cov-legend { font-size: 12px; color: #4b5563; margin-top: 6px; }
+.cov-legend span { margin-right: 14px; white-space: nowrap; }
+.cov-legend code, .test h3 code { font-size: 13px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
   font-weight: 600; background: #e5e7eb; color: #374151; vertical-align: middle; }
 .outcome-passed { background: #dcfce7; color: #166534; }
@@ -68,7 +114,9 @@ td.low { background: #fee2e2; color: #991b1b; font-weight: 700; }
 .finding .refs { font-size: 12px; color: #6b7280; }
 .legend svg { vertical-align: middle; }
 .legend span { margin-right: 14px; white-space: nowrap; }
-nav a { margin-right: 12px; }
+nav { display: flex; flex-wrap: wrap; gap: 6px 18px; align-items: center; }
+nav .entry { white-space: nowrap; }
+nav .badge { margin-left: 4px; }
 """
 
 
@@ -94,12 +142,65 @@ def _nice_step(span: float, target: int = 8) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
 
 
-def _stat(label: str, value: Any, bad: bool = False) -> str:
-    return (f'<div class="stat{" bad" if bad else ""}"><b>{_e(value)}</b>'
-            f'<span>{_e(label)}</span></div>')
+def _stat(label: str, value: Any, bad: bool = False, warn: bool = False) -> str:
+    cls = " bad" if bad else " warn" if warn else ""
+    return f'<div class="stat{cls}"><b>{_e(value)}</b><span>{_e(label)}</span></div>'
 
 
 # --- summary --------------------------------------------------------------------------
+
+
+def _gate(report: dict[str, Any]) -> dict[str, Any] | None:
+    gate = report.get("gate")
+    return gate if isinstance(gate, dict) else None
+
+
+def _min_rate(report: dict[str, Any]) -> float | None:
+    """The gate's minimum dedup rate, if the run had one."""
+    value = (_gate(report) or {}).get("min_dedup_rate")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _rate_level(rate: Any, min_rate: float | None) -> str:
+    """"" (fine), "below" (under 100% but not under the gate's minimum) or "low".
+
+    Without a gate minimum every rate under 100% is low.
+    """
+    if not isinstance(rate, (int, float)) or rate >= 1:
+        return ""
+    return "low" if min_rate is None or rate < min_rate else "below"
+
+
+def _rate_title(level: str, min_rate: float | None) -> str:
+    if not level:
+        return ""
+    if min_rate is None:
+        return "below 100%"
+    return (f"below the gate's minimum of {_rate(min_rate)}" if level == "low"
+            else f"below 100%, at or above the gate's minimum of {_rate(min_rate)}")
+
+
+def _gate_banner(report: dict[str, Any]) -> str:
+    gate = _gate(report)
+    if gate is None:
+        return ""
+    reasons = gate.get("reasons") or []
+    reasons = reasons if isinstance(reasons, list) else [reasons]
+    passed = bool(gate.get("passed", not reasons))
+    verdict = "passed" if passed else "failed"
+    min_rate, fail_on = _min_rate(report), gate.get("fail_on")
+    rate = report.get("summary", {}).get("dedup_rate")
+    thresholds = [
+        f"minimum dedup rate <b>{_rate(min_rate)}</b> (this run: {_rate(rate)})"
+        if min_rate is not None else "no minimum dedup rate",
+        f"fails on <b>{_e(fail_on)}</b> findings or worse" if fail_on
+        else "findings do not fail it",
+    ]
+    items = "".join(f"<li>{_e(r)}</li>" for r in reasons)
+    return (f'<div class="gate {verdict}" id="gate" data-verdict="{verdict}">'
+            f'<span class="verdict">gate {verdict.upper()}</span>'
+            f'<span class="thresholds">{"".join(f"<span>{t}</span>" for t in thresholds)}'
+            f'</span>{f"<ul>{items}</ul>" if items else ""}</div>')
 
 
 def _summary(report: dict[str, Any]) -> str:
@@ -107,12 +208,13 @@ def _summary(report: dict[str, Any]) -> str:
     answers = s.get("sink_answers", {})
     severities = s.get("findings_by_severity", {})
     rate = s.get("dedup_rate")
+    level = _rate_level(rate, _min_rate(report))
     stats = [
         _stat("tests", s.get("tests", 0)),
         _stat("browser events", s.get("browser_events", 0)),
         _stat("server events", s.get("server_events", 0)),
         _stat("deduplicated", s.get("deduplicated", 0)),
-        _stat("dedup rate", _rate(rate), bad=rate is not None and rate < 1),
+        _stat("dedup rate", _rate(rate), bad=level == "low", warn=level == "below"),
         _stat("sink 2xx", answers.get("2xx", 0)),
         _stat("sink 4xx", answers.get("4xx", 0), bad=bool(answers.get("4xx"))),
         _stat("sink 5xx", answers.get("5xx", 0), bad=bool(answers.get("5xx"))),
@@ -124,28 +226,35 @@ def _summary(report: dict[str, Any]) -> str:
     return (f'<header id="summary" class="card"><h1>pytest-pixelcheck report</h1>'
             f'<div class="muted">generated {_e(report.get("generated_at"))} · report format '
             f'{_e(report.get("format"))} v{_e(report.get("version"))}</div>'
-            f'<div class="totals">{"".join(stats)}</div></header>')
+            f'{_gate_banner(report)}<div class="totals">{"".join(stats)}</div></header>')
 
 
-def _dedup_table(rows: list[dict[str, Any]]) -> str:
+def _dedup_table(rows: list[dict[str, Any]], min_rate: float | None = None) -> str:
     head = ("<tr><th>platform</th><th class=l>event</th><th>browser</th><th>server</th>"
-            "<th>deduplicated</th><th>browser-only</th><th>server-only</th><th>rate</th></tr>")
+            "<th>deduplicated</th><th>browser-only</th><th>server-only</th>"
+            '<th title="copies beyond the first of one conversion from one side '
+            '(double fires, resends)">extra</th><th>rate</th></tr>')
     body = []
     for r in rows:
         rate = r.get("dedup_rate")
-        low = rate is not None and rate < 1
+        level = _rate_level(rate, min_rate)
         cells = "".join(f"<td>{_e(r.get(k, 0))}</td>" for k in (
             "browser", "server", "deduplicated", "browser_only", "server_only"))
+        extra = r.get("extra") or 0
+        title = _rate_title(level, min_rate)
+        rate_attrs = f' class="rate {level}" title="{_e(title)}"' if level else ' class="rate"'
         body.append(
-            f'<tr class="{"low" if low else "ok"}"><td>{_e(r.get("platform"))}</td>'
+            f'<tr class="{level or "ok"}"><td>{_e(r.get("platform"))}</td>'
             f'<td class=l>{_e(r.get("event_name"))}</td>{cells}'
-            f'<td class="rate{" low" if low else ""}">{"⚠ " if low else ""}{_rate(rate)}</td>'
-            "</tr>")
+            f'<td class="extra{" warn" if extra else ""}">{_e(extra)}</td>'
+            f'<td{rate_attrs}>{"⚠ " if level == "low" else ""}{_rate(rate)}</td></tr>')
     if not body:
-        body.append('<tr><td colspan="8" class="muted">no events</td></tr>')
-    return (f'<section class="card"><h3 style="margin-top:0">deduplication by event name</h3>'
-            f'<table id="dedup-table"><thead>{head}</thead><tbody>{"".join(body)}</tbody>'
-            "</table></section>")
+        body.append('<tr><td colspan="9" class="muted">no events</td></tr>')
+    gate = (f' <span class="muted">(gate minimum {_rate(min_rate)}: red below it, amber '
+            "below 100%)</span>" if min_rate is not None else "")
+    return (f'<section class="card"><h3 style="margin-top:0">deduplication by event name'
+            f'{gate}</h3><table id="dedup-table"><thead>{head}</thead>'
+            f'<tbody>{"".join(body)}</tbody></table></section>')
 
 
 def _codes_table(codes: dict[str, int]) -> str:
@@ -159,35 +268,115 @@ def _codes_table(codes: dict[str, int]) -> str:
             f"<tbody>{rows}</tbody></table></section>")
 
 
+# --- match-key coverage ---------------------------------------------------------------
+
+
+def _state(char: Any) -> str:
+    char = str(char)[:1] or ABSENT
+    cls = STATES.get(char, ("unknown", ""))[0]
+    return f'<span class="st st-{cls}">{_e(char)}</span>'
+
+
+def _coverage_cell(key: str, row: dict[str, Any]) -> str:
+    sides = [row.get(side) if isinstance(row.get(side), dict) else {}
+             for side in ("browser", "server")]
+    b, s = (str(side.get(key) or ABSENT)[:1] for side in sides)
+    title = (f"{key}: browser {STATES.get(b, ('', b))[1]} · "
+             f"server {STATES.get(s, ('', s))[1]}")
+    return (f'<td class="kc" data-key="{_e(key)}" title="{_e(title)}">'
+            f'{_state(b)}<span class="sep">|</span>{_state(s)}</td>')
+
+
+def _coverage_table(rows: list[dict[str, Any]], *, compact: bool = False,
+                    table_id: str = "") -> str:
+    heads = "".join(f'<th class="k" title="{_e(k)}">{_e(KEY_LABEL.get(k, k))}</th>'
+                    for k in MATCH_KEYS)
+    body = []
+    for r in rows:
+        counts = f"{_e(r.get('browser_events', 0))}|{_e(r.get('server_events', 0))}"
+        body.append(f'<tr><td>{_e(r.get("platform"))}</td><td class=l>{_e(r.get("event_name"))}'
+                    f'</td><td class="counts">{counts}</td>'
+                    f'{"".join(_coverage_cell(k, r) for k in MATCH_KEYS)}</tr>')
+    ident = f' id="{table_id}"' if table_id else ""
+    return (f'<table{ident} class="coverage{" compact" if compact else ""}"><thead><tr><th>platform'
+            f'</th><th class=l>event</th><th title="browser|server events">events</th>{heads}'
+            f'</tr></thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def _coverage_legend() -> str:
+    spans = "".join(f"<span>{_state(char)} {_e(meaning)}</span>"
+                    for char, (_, meaning) in STATES.items())
+    return (f'<div class="cov-legend">per key, <code>browser|server</code>: {spans}'
+            '</div>')
+
+
+def _unchecked(customer_known: Any) -> str:
+    return ("" if customer_known else ' <span class="muted">(no customer declared: hashes '
+            "unchecked)</span>")
+
+
+def _coverage_summary(summary: dict[str, Any]) -> str:
+    rows = [r for r in summary.get("match_key_coverage") or [] if isinstance(r, dict)]
+    if not rows:
+        return ('<section class="card" id="coverage"><h3 style="margin-top:0">match-key '
+                'coverage</h3><p class="muted">no match-key coverage in this report</p>'
+                "</section>")
+    return (f'<section class="card" id="coverage"><h3 style="margin-top:0">match-key coverage'
+            f'{_unchecked(summary.get("customer_known"))}</h3>'
+            f'{_coverage_table(rows, table_id="coverage-table")}'
+            f"{_coverage_legend()}</section>")
+
+
+def _test_coverage(test: dict[str, Any]) -> str:
+    rows = [r for r in test.get("match_key_coverage") or [] if isinstance(r, dict)]
+    if not rows:
+        return ""
+    return (f'<div class="test-coverage"><h3>match-key coverage'
+            f'{_unchecked(test.get("customer_known"))} <a class="muted" href="#coverage">'
+            f"legend</a></h3>{_coverage_table(rows, compact=True)}</div>")
+
+
 def _nav(tests: list[dict[str, Any]]) -> str:
     if not tests:
         return '<section class="card"><p class="muted">no tests in this report</p></section>'
     links = []
     for i, t in enumerate(tests):
         n = len(t.get("findings") or [])
-        count = f'<span class="muted">({n} finding{"s" if n != 1 else ""})</span>' if n else ""
-        links.append(f'<a href="#test-{i}">{_e(t.get("nodeid"))}</a>{count}')
-    return f'<nav class="card"><b>tests:</b> {" ".join(links)}</nav>'
+        outcome = str(t.get("outcome", ""))
+        count = f' <span class="muted">({n} finding{"s" if n != 1 else ""})</span>' if n else ""
+        links.append(f'<span class="entry"><a href="#test-{i}">{_e(t.get("nodeid"))}</a>'
+                     f'<span class="badge outcome outcome-{_e(outcome)}">{_e(outcome)}</span>'
+                     f"{count}</span>")
+    return f'<nav class="card"><b>tests:</b> {"".join(links)}</nav>'
 
 
 # --- timeline -------------------------------------------------------------------------
 
 
-def _rows(items: list[tuple[float, float]]) -> list[tuple[int, float]]:
+def _rows(items: list[tuple[float, float]], limit: float) -> list[tuple[int, float]]:
     """(row, centre x) per label, items being (marker x, width) in x order.
 
-    A label goes in the first row where it fits over its marker or, pushed right by
-    at most MAX_PUSH, beside its neighbour (a slanted leader line then points to it).
+    A label goes in the first row where it fits over its marker or, moved by at
+    most MAX_PUSH, beside its neighbour (a slanted leader line then points to it):
+    right of its marker as a rule, left of it where it would cross ``limit``, the
+    right edge of the drawing. No label's right end passes ``limit``.
     """
     ends: list[float] = []
     out = []
     for x, w in items:
-        fits = [(row, max(x, end + 8 + w / 2)) for row, end in enumerate(ends)]
-        row, centre = next(((r, c) for r, c in fits if c - x <= MAX_PUSH), (len(ends), x))
-        if row == len(ends):
+        inside = min(x, limit - w / 2)  # over the marker, or shifted left to fit
+        choice = None
+        for row, end in enumerate(ends):
+            centre = min(max(inside, end + 8 + w / 2), limit - w / 2)
+            if centre - w / 2 >= end + 8 - 1e-6 and abs(centre - x) <= MAX_PUSH:
+                choice = (row, centre)
+                break
+        if choice is None:
+            choice = (len(ends), max(inside, w / 2 + 2))
             ends.append(0.0)
+        row, centre = choice
         ends[row] = centre + w / 2
-        out.append((row, centre))
+        out.append(choice)
     return out
 
 
@@ -195,6 +384,10 @@ def _label(event: dict[str, Any]) -> str:
     name = event.get("event_name") or ("undecodable" if event.get("error") else "?")
     status = (event.get("request") or {}).get("status")
     return f"{name} ({status})" if not _ok(status) else str(name)
+
+
+def _label_width(event: dict[str, Any]) -> float:
+    return len(_label(event)) * CHAR_W + 4
 
 
 def _tooltip(event: dict[str, Any], t0: float) -> str:
@@ -265,29 +458,31 @@ def _timeline(test: dict[str, Any]) -> str:
     lanes: dict[str, list[dict[str, Any]]] = {"browser": [], "server": []}
     for e in events:
         lanes["server" if e.get("source") == "server" else "browser"].append(e)
-    label_rows: dict[str, list[tuple[int, float]]] = {}
-    for source, lane in lanes.items():
+    for lane in lanes.values():
         lane.sort(key=lambda e: (e.get("arrival_time") or t0, e.get("seq") or 0))
-        last = -1e9
-        xs = []
+        xs: list[float] = []
         for e in lane:
             x = LEFT + ((e.get("arrival_time") or t0) - t0) / span * plot_w
-            x = max(x, last + MIN_GAP)
-            xs.append(x)
-            last = x
-        label_rows[source] = _rows([(x, len(_label(e)) * CHAR_W + 4)
-                                    for x, e in zip(xs, lane, strict=True)])
-        for x, e in zip(xs, lane, strict=True):
+            xs.append(max(x, xs[-1] + MIN_GAP) if xs else x)
+        # a bunch at the very end is nudged back left rather than off the drawing
+        cap = WIDTH - END_MARKER
+        if (len(xs) - 1) * MIN_GAP <= cap - LEFT:
+            for i in reversed(range(len(xs))):
+                cap = min(xs[i], cap)
+                xs[i], cap = cap, cap - MIN_GAP
+        for e, x in zip(lane, xs, strict=True):
             pos[id(e)] = (x, 0.0)
+    # WIDTH wide, unless a lane has more markers than fit (then it scrolls)
+    width = max(WIDTH, max(x for x, _ in pos.values()) + END_MARKER)
+    limit = width - EDGE  # no label ends right of this
+    label_rows = {source: _rows([(pos[id(e)][0], _label_width(e)) for e in lane], limit)
+                  for source, lane in lanes.items()}
     n_up = max((r for r, _ in label_rows["browser"]), default=-1) + 1
     n_down = max((r for r, _ in label_rows["server"]), default=-1) + 1
     y_b = 12 + max(n_up, 1) * ROW + 10
     y_s = y_b + LANE_GAP
     y_axis = y_s + 14 + max(n_down, 1) * ROW + 4
     height = y_axis + 22
-    right = max(c + len(_label(e)) * CHAR_W / 2 for source, lane in lanes.items()
-                for e, (_, c) in zip(lane, label_rows[source], strict=True))
-    width = max(WIDTH, max(x for x, _ in pos.values()) + 16, right + 4)
     lane_y = {"browser": y_b, "server": y_s}
     for source, lane in lanes.items():
         for e in lane:
@@ -304,7 +499,7 @@ def _timeline(test: dict[str, Any]) -> str:
            f'<text x="8" y="{y_b + 4}" font-weight="600" fill="#1d4ed8">browser</text>',
            f'<text x="8" y="{y_s + 4}" font-weight="600" fill="#6d28d9">server</text>']
     # axis, grid and ticks
-    out.append(f'<g class="axis"><line x1="{LEFT}" y1="{y_axis}" x2="{width - RIGHT:.0f}" '
+    out.append(f'<g class="axis"><line x1="{LEFT}" y1="{y_axis}" x2="{WIDTH - RIGHT}" '
                f'y2="{y_axis}" stroke="#6b7280"/>')
     ticks = int(round(span / step))
     for i in range(ticks + 1):
@@ -315,9 +510,10 @@ def _timeline(test: dict[str, Any]) -> str:
                    f'fill="#4b5563">{_num(i * step) if step >= 0.1 else f"{i * step:.3g}"} s'
                    "</text>")
     out.append("</g>")
-    for source in lanes:
+    for source, lane in lanes.items():
         y = lane_y[source]
-        out.append(f'<line x1="{LEFT}" y1="{y}" x2="{width - RIGHT:.0f}" y2="{y}" '
+        end = max([WIDTH - RIGHT] + [pos[id(e)][0] for e in lane])
+        out.append(f'<line x1="{LEFT}" y1="{y}" x2="{end:.0f}" y2="{y}" '
                    'stroke="#9ca3af"/>')
     # finding links between two events of one finding (e.g. a near-miss id)
     for finding in test.get("findings") or []:
@@ -345,11 +541,19 @@ def _timeline(test: dict[str, Any]) -> str:
             # text baseline; a label spans [baseline - 9, baseline + 2]
             ly = y - 11 - row * ROW if sign < 0 else y + 20 + row * ROW
             color = "#b91c1c" if flagged.get(e.get("seq")) == "error" else "#111827"
-            if row or lx - x > 1:
+            if row or abs(lx - x) > 1:
                 end = ly + 2 if sign < 0 else ly - 10
                 out.append(f'<line class="leader" x1="{x:.1f}" y1="{y + sign * 6}" '
                            f'x2="{lx:.1f}" y2="{end}" stroke="#9ca3af" stroke-width="0.8"/>')
-            out.append(f'<text class="label" x="{lx:.1f}" y="{ly}" text-anchor="middle" '
+            # near an edge, pin the label's end there: exact whatever the font's widths
+            half = _label_width(e) / 2
+            if lx + half > limit - ANCHOR_END_NEAR:
+                tx, anchor = min(lx + half, limit), "end"
+            elif lx - half < EDGE:
+                tx, anchor = max(lx - half, EDGE), "start"
+            else:
+                tx, anchor = lx, "middle"
+            out.append(f'<text class="label" x="{tx:.1f}" y="{ly}" text-anchor="{anchor}" '
                        f'fill="{color}" stroke="#fff" stroke-width="3" paint-order="stroke">'
                        f'{_e(_label(e))}</text>')
     for source, lane in lanes.items():
@@ -420,7 +624,8 @@ def _test(index: int, test: dict[str, Any]) -> str:
     return (f'<section class="test card" id="test-{index}" data-nodeid="{_e(test.get("nodeid"))}">'
             f'<h2><code>{_e(test.get("nodeid"))}</code> '
             f'<span class="badge outcome outcome-{_e(outcome)}">{_e(outcome)}</span></h2>'
-            f'<div class="muted">{facts}</div>{_timeline(test)}{_findings(test)}</section>')
+            f'<div class="muted">{facts}</div>{_timeline(test)}{_findings(test)}'
+            f"{_test_coverage(test)}</section>")
 
 
 def _legend() -> str:
@@ -455,8 +660,11 @@ def render_html(report: dict[str, Any]) -> str:
     tests: list[dict[str, Any]] = list(report.get("tests") or [])
     body = "".join([
         _summary(report),
-        _dedup_table(list(summary.get("by_event") or [])),
+        '<div class="tables">',
+        _dedup_table(list(summary.get("by_event") or []), _min_rate(report)),
         _codes_table(dict(summary.get("findings_by_code") or {})),
+        "</div>",
+        _coverage_summary(summary),
         _legend(),
         _nav(tests),
         *(_test(i, t) for i, t in enumerate(tests)),

@@ -650,3 +650,17 @@ def test_findings_of_a_capture_include_pii_most_severe_first():
     declared = pixelcheck.customer(email="Jane.Doe@Example.com")
     assert pixelcheck.known_customer is declared
     assert "never hashed" in pixelcheck.findings()[0].message
+
+
+def test_merged_coverage_keeps_some_events():
+    from pytest_pixelcheck.pii import MATCH_KEYS, merge_coverage
+
+    def row(state):
+        return {"platform": "meta", "event_name": "PageView",
+                "browser": {k: state for k in MATCH_KEYS}, "server": {k: "." for k in MATCH_KEYS},
+                "browser_events": 1, "server_events": 1}
+
+    merged = merge_coverage([row("~"), row("~")], True)
+    assert merged.names[0].browser["em"] == "~"
+    assert merge_coverage([row("~"), row("x")], True).names[0].browser["em"] == "x"
+    assert merge_coverage([row("+"), row("+")], True).names[0].browser["em"] == "+"
