@@ -344,6 +344,13 @@ def _fault_list() -> str:
     return "\n".join(lines)
 
 
+def _browser_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--browser", help="Chromium executable")
+    command.add_argument("--headed", action="store_true", help="show the browser window")
+    command.add_argument("--timeout", type=float, default=5.0,
+                         help="seconds to wait for straggling events (default 5)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixelcheck",
@@ -356,10 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--fault", action="append", metavar="NAME",
                       help="switch on a fault of the example shop (repeatable);\n"
                            "NAME:VALUE for the ones that take a value")
-    demo.add_argument("--browser", help="Chromium executable")
-    demo.add_argument("--headed", action="store_true", help="show the browser window")
-    demo.add_argument("--timeout", type=float, default=5.0,
-                      help="seconds to wait for straggling events (default 5)")
+    _browser_options(demo)
     demo.set_defaults(func=_demo)
 
     record = sub.add_parser("record", help="open a page through the proxy and sink, print "
@@ -374,11 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "pointed at http://127.0.0.1:PORT (default: any free port)")
     record.add_argument("--proxy-port", type=int, default=0,
                         help="port of the proxy (default: any free port)")
-    record.add_argument("--browser", help="Chromium executable")
-    record.add_argument("--headed", action="store_true", help="force a window")
+    _browser_options(record)
     record.add_argument("--headless", action="store_true", help="force no window")
-    record.add_argument("--timeout", type=float, default=5.0,
-                        help="seconds to wait for stragglers after a script (default 5)")
     record.set_defaults(func=_record)
 
     analyze = sub.add_parser("analyze", help="the dedup report of captures: pixelcheck "
