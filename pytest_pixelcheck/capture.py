@@ -56,6 +56,7 @@ class Pixelcheck:
         self.traffic_mark = proxy.traffic_mark() if proxy is not None else 0
         self.sink_mark = sink.mark() if sink is not None else 0
         self.tls_mark = len(proxy.tls_failures) if proxy is not None else 0
+        self._earlier_keys: dict[tuple[object, ...], str | None] | None = None
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
 
@@ -78,14 +79,22 @@ class Pixelcheck:
         late = self._straggler_ids(events)
         return [e for e in events if id(e) in late]
 
+    def _earlier_browser_keys(self) -> dict[tuple[object, ...], str | None]:
+        """Conversions earlier tests' browsers fired (fixed once this test began).
+
+        Only those: a server call whose id only ever came from servers is this
+        test's own, reused or not.
+        """
+        if self._earlier_keys is None:
+            self._earlier_keys = {_key(e): e.test_id for e in self.store.since(0)[: self.mark]
+                                  if e.event_id is not None and e.source == "browser"}
+        return self._earlier_keys
+
     def _straggler_ids(self, events: list[Event]) -> set[int]:
         candidates = [e for e in events if e.source == "server" and e.event_id is not None]
         if not candidates or self.mark == 0:
             return set()
-        # Only conversions an earlier test's browser fired: a server call whose id
-        # only ever came from servers is this test's own, reused or not.
-        earlier = {_key(e): e.test_id for e in self.store.since(0)[: self.mark]
-                   if e.event_id is not None and e.source == "browser"}
+        earlier = self._earlier_browser_keys()
         here = {_key(e) for e in events if e.source == "browser"}
         # With a browser twin in this test, the id is reused, not late: that stays in view
         # and is reported as reused-event-id.

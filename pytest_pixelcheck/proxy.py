@@ -38,6 +38,8 @@ from .events import CapturedRequest, Event, EventStore
 log = logging.getLogger(__name__)
 
 SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
+_TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
+_MAX_SCANNED = 5_000_000
 
 
 @dataclass
@@ -52,12 +54,32 @@ class TrafficEntry:
     status: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     response_body: bytes = b""
-    #: the response decoded to text when it is a page, script or data the browser
-    #: reads (for the exposed-token scan); None for images, fonts, binaries
-    response_text: str | None = None
     handled_by: str = "passthrough"  # collection | library | sink | passthrough
     error: str | None = None
     finished: float | None = None
+
+    @property
+    def response_text(self) -> str | None:
+        """The response as text when it is a page, script or data the browser reads
+        (for the exposed-token scan); None for images, fonts, binaries.
+
+        Decoded on demand, off the proxy's hot path: most responses are never read.
+        """
+        kind = next((v for k, v in self.response_headers if k.lower() == "content-type"),
+                    "").lower()
+        if not self.response_body or not any(t in kind for t in _TEXT_TYPES):
+            return None
+        encoding = next((v for k, v in self.response_headers
+                         if k.lower() == "content-encoding"), "")
+        body = self.response_body
+        if encoding:
+            from mitmproxy.net.encoding import decode
+
+            try:
+                body = decode(body, encoding) or b""
+            except ValueError:
+                return None
+        return body[:_MAX_SCANNED].decode("utf-8", "replace")
 
 
 class ProxyError(RuntimeError):
@@ -148,7 +170,6 @@ class _PixelAddon:
         entry.status = flow.response.status_code
         entry.response_headers = list(flow.response.headers.items(multi=True))
         entry.response_body = flow.response.raw_content or b""
-        entry.response_text = _readable_text(flow.response)
         entry.finished = time.time()
 
     def error(self, flow: Any) -> None:
@@ -160,21 +181,6 @@ class _PixelAddon:
     def tls_failed_client(self, data: Any) -> None:
         sni = getattr(data.context.client, "sni", None)
         self.proxy._tls_failure(sni, str(getattr(data.conn, "error", "") or "handshake failed"))
-
-
-_TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
-_MAX_SCANNED = 5_000_000
-
-
-def _readable_text(response: Any) -> str | None:
-    kind = (response.headers.get("content-type") or "").lower()
-    if not any(t in kind for t in _TEXT_TYPES):
-        return None
-    try:
-        content = response.get_content(strict=False) or b""  # undoes gzip, br, zstd
-    except Exception:
-        return None
-    return content[:_MAX_SCANNED].decode("utf-8", "replace")
 
 
 def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> list[Event]:

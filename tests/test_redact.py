@@ -59,3 +59,21 @@ def test_customer_fields_are_masked_by_key_but_hashes_stay():
     assert scrub(f"ud[fn]={hashed}") == f"ud[fn]={hashed}"
     data = _scrubbed({"user_data": {"fn": ["Jane"], "ln": [hashed], "city": "Menlo Park"}})
     assert data == {"user_data": {"fn": ["J***"], "ln": [hashed], "city": "M***"}}
+
+
+def test_token_in_a_compressed_page_is_found():
+    import gzip
+
+    from pytest_pixelcheck.proxy import TrafficEntry
+    from pytest_pixelcheck.safety import exposed_tokens
+
+    page = TrafficEntry(0.0, "GET", "http://127.0.0.1:1/thanks", [], b"", status=200,
+                        response_headers=[("Content-Type", "text/html"),
+                                          ("Content-Encoding", "gzip")],
+                        response_body=gzip.compress(b"<script>var t='EAAsecret-123';</script>"))
+    image = TrafficEntry(0.0, "GET", "http://127.0.0.1:1/a.png", [], b"", status=200,
+                         response_headers=[("Content-Type", "image/png")],
+                         response_body=b"EAAsecret-123")
+    found = exposed_tokens([page, image], ["EAAsecret-123"])
+    assert [f.code for f in found] == ["exposed-access-token"]
+    assert "EAAsecret-123" not in found[0].message and "/thanks" in found[0].message
