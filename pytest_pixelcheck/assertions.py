@@ -101,9 +101,8 @@ def assert_deduplicated(
     fail_on = fail_on or pixelcheck.fail_on
     pixelcheck.wait_until(lambda evs: settled(evs, names, platform), timeout)
 
-    result = pixelcheck.match(platform)
-    findings = [f for f in pixelcheck.findings(platform)
-                if names is None or f.involves(names)]
+    result, all_findings = pixelcheck.evaluate(platform)
+    findings = [f for f in all_findings if names is None or f.involves(names)]
     verdict = _verdict("assert_deduplicated", names, timeout, result, findings, fail_on)
     if verdict is None:
         return result
@@ -135,7 +134,8 @@ def assert_no_duplicate_triggers(
     names = _names(event_name)
     sources: tuple[Source, ...] = (source,) if source else ("browser", "server")
     codes = {code for s in sources for code in DUPLICATE_CODES[s]}
-    found = [f for f in pixelcheck.findings(platform)
+    result, findings = pixelcheck.evaluate(platform)
+    found = [f for f in findings
              if f.code in codes and (names is None or f.involves(names))
              and any(e.source in sources for e in f.events)]
     if not found:
@@ -146,7 +146,7 @@ def assert_no_duplicate_triggers(
         f"[{', '.join(dict.fromkeys(f.code for f in found))}]",
         findings_text(found, width=MESSAGE_WIDTH),
         "events captured in this test:",
-        events_table(pixelcheck.match(platform), width=MESSAGE_WIDTH),
+        events_table(result, width=MESSAGE_WIDTH),
     ])
     raise PixelcheckAssertionError(message, found)
 

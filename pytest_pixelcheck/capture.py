@@ -53,9 +53,9 @@ class Pixelcheck:
         #: pixel ids and/or collection hosts allowed to fire; empty: any
         self.allowed_pixels = set(allowed_pixels)
         self.proxy, self.sink = proxy, sink
-        self.traffic_mark = proxy.traffic_mark() if proxy is not None else 0
-        self.sink_mark = sink.mark() if sink is not None else 0
-        self.tls_mark = len(proxy.tls_failures) if proxy is not None else 0
+        self.traffic_mark = proxy.traffic.mark() if proxy is not None else 0
+        self.sink_mark = sink.requests.mark() if sink is not None else 0
+        self.tls_mark = proxy.tls_failures.mark() if proxy is not None else 0
         self._earlier_keys: dict[tuple[object, ...], str | None] | None = None
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
@@ -69,15 +69,19 @@ class Pixelcheck:
         A server call of an earlier test that arrives during this one (its backend
         was still retrying) is left out: see ``stragglers()``.
         """
-        events = self.store.since(self.mark)
-        late = self._straggler_ids(events)
-        return [e for e in events if id(e) not in late] if late else events
+        return self._split()[0]
 
     def stragglers(self) -> list[Event]:
         """Server events that arrived during this test but belong to an earlier one."""
+        return self._split()[1]
+
+    def _split(self) -> tuple[list[Event], list[Event]]:
+        """(this test's events, late ones of earlier tests), from one read of the store."""
         events = self.store.since(self.mark)
         late = self._straggler_ids(events)
-        return [e for e in events if id(e) in late]
+        if not late:
+            return events, []
+        return ([e for e in events if id(e) not in late], [e for e in events if id(e) in late])
 
     def _earlier_browser_keys(self) -> dict[tuple[object, ...], str | None]:
         """Conversions earlier tests' browsers fired (fixed once this test began).
@@ -167,29 +171,35 @@ class Pixelcheck:
 
     def traffic(self) -> list[TrafficEntry]:
         """What went through the proxy during this test (pages, scripts, hits)."""
-        return self.proxy.traffic_since(self.traffic_mark) if self.proxy is not None else []
+        return self.proxy.traffic.since(self.traffic_mark) if self.proxy is not None else []
 
     def sink_answers(self) -> dict[str, int]:
         """How the sink answered the backend in this test: ``{"2xx": n, "4xx": n, "5xx": n}``."""
         if self.sink is None:
             return status_classes([])
-        return status_classes(r.response_status for r in self.sink.requests_since(self.sink_mark))
+        return status_classes(r.response_status for r in self.sink.requests.since(self.sink_mark))
 
-    def findings(self, platform: str | None = None) -> list[Finding]:
-        result = self.match(platform)
+    def evaluate(self, platform: str | None = None) -> tuple[MatchResult, list[Finding]]:
+        """The match and every finding, from one read of the capture (what reports and
+        assertions need together; ``match()`` and ``findings()`` are its halves)."""
+        events, late = self._split()
+        result = match_events(events, platform)
         found = diagnose(result, self.settings, earlier_events=self.earlier_events())
         found += check_pii(result, self.known_customer)
         found += exposed_tokens(self.traffic(), known_secrets())
         found += test_event_codes(result.events)
         found += unexpected_pixels(result.events, self.allowed_pixels)
         if self.proxy is not None:
-            found += untrusted_proxy(self.proxy.tls_failures[self.tls_mark:])
-        found += [_straggler_finding(e) for e in self.stragglers()]
+            found += untrusted_proxy(self.proxy.tls_failures.since(self.tls_mark))
+        found += [_straggler_finding(e) for e in late]
         # stable: diagnose's own order holds within a severity
-        return sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])
+        return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])
+
+    def findings(self, platform: str | None = None) -> list[Finding]:
+        return self.evaluate(platform)[1]
 
     def report(self, platform: str | None = None) -> str:
-        return test_report(self.match(platform), self.findings(platform))
+        return test_report(*self.evaluate(platform))
 
 
 def _key(event: Event) -> tuple[object, ...]:

@@ -117,7 +117,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  started: proxy {startup['proxy']:.2f}s, sink {startup['sink']:.3f}s, "
               f"browser {startup['browser']:.2f}s ({browser.location.how})")
         print(f"  order(s) {order_id} placed; journey and events took {took:.2f}s\n")
-        result, findings = capture.match(), capture.findings()
+        result, findings = capture.evaluate()
         coverage = match_key_coverage(result, capture.known_customer)
     code = print_verdict(result, findings, events=True)
     print()
@@ -185,7 +185,6 @@ def _record(args: argparse.Namespace) -> int:
         print(f"  proxy {harness.proxy.url} (CA {harness.proxy.ca_cert_path})")
         print(f"  sink  {harness.sink.url}  <- point your backend's Graph base URL here")
         capture = harness.capture("record")
-        traffic_mark = harness.proxy.traffic_mark()
         printer = LivePrinter(harness, capture.mark).start()
         context = harness.browser().new_context()
         try:
@@ -206,8 +205,8 @@ def _record(args: argparse.Namespace) -> int:
             context.close()
         events = capture.events
         capture_path = write_capture(out_dir / "capture.jsonl", events)
-        har_path = write_har(out_dir / "traffic.har", harness.proxy.traffic_since(traffic_mark))
-        result, findings = capture.match(), capture.findings()
+        har_path = write_har(out_dir / "traffic.har", capture.traffic())
+        result, findings = capture.evaluate()
     print(f"\nwrote {capture_path} ({len(events)} events) and {har_path}\n")
     return print_verdict(result, findings)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 Source = Literal["browser", "server"]
 
@@ -118,6 +118,36 @@ class Event:
         name = self.event_name if self.event_name is not None else "<no name>"
         eid = repr(self.event_id) if self.event_id is not None else "<no id>"
         return f"{self.source} {name} id={eid}"
+
+
+T = TypeVar("T")
+
+
+class AppendLog(Generic[T]):
+    """A thread-safe append-only list read by position: written on the proxy's or the
+    sink's thread, read by a test from the ``mark()`` taken when it began."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._lock = threading.Lock()
+
+    def append(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def mark(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+    def since(self, mark: int = 0) -> list[T]:
+        with self._lock:
+            return self._items[mark:]
+
+    def __len__(self) -> int:
+        return self.mark()
+
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.since())
 
 
 class EventStore:

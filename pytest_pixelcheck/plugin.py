@@ -189,7 +189,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     capture = item.stash.get(_CAPTURE_KEY, None)
     if capture is None or report.when != "call":
         return
-    result, findings = capture.match(), capture.findings()
+    result, findings = capture.evaluate()
     # Plain data only: under xdist it travels to the controller with the report.
     coverage = match_key_coverage(result, capture.known_customer)
     report.pixelcheck = test_record(item.nodeid, report.outcome, result, findings,

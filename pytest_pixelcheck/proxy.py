@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import platforms
-from .events import CapturedRequest, Event, EventStore
+from .events import AppendLog, CapturedRequest, Event, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ class _PixelAddon:
             request_body=req.raw_content or b"",
         )
         flow.metadata["pixelcheck_entry"] = entry
-        self.proxy._traffic_append(entry)
+        self.proxy.traffic.append(entry)
 
         platform = platforms.for_collection(host, path)
         if platform is not None:
@@ -180,7 +180,8 @@ class _PixelAddon:
 
     def tls_failed_client(self, data: Any) -> None:
         sni = getattr(data.context.client, "sni", None)
-        self.proxy._tls_failure(sni, str(getattr(data.conn, "error", "") or "handshake failed"))
+        reason = str(getattr(data.conn, "error", "") or "handshake failed")
+        self.proxy.tls_failures.append((sni, reason))
 
 
 def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> list[Event]:
@@ -218,11 +219,12 @@ class PixelProxy:
         #: (host, port) of the sink that receives rerouted server API calls
         self.sink_address: tuple[str, int] | None = None
         self.port: int | None = None
-        self.traffic: list[TrafficEntry] = []
-        self.tls_failures: list[tuple[str | None, str]] = []
-        self.internal_errors: list[str] = []
+        #: every request the proxy saw, for HAR artifacts and the token scan
+        self.traffic: AppendLog[TrafficEntry] = AppendLog()
+        #: (SNI, mitmproxy's reason) of each failed client TLS handshake
+        self.tls_failures: AppendLog[tuple[str | None, str]] = AppendLog()
+        self.internal_errors: AppendLog[str] = AppendLog()
         self.startup_seconds: float | None = None
-        self._lock = threading.Lock()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._master: Any = None
@@ -336,24 +338,7 @@ class PixelProxy:
         spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
-    def traffic_since(self, index: int) -> list[TrafficEntry]:
-        with self._lock:
-            return list(self.traffic[index:])
-
-    def traffic_mark(self) -> int:
-        with self._lock:
-            return len(self.traffic)
-
     # --- called from the proxy thread -------------------------------------------------
 
-    def _traffic_append(self, entry: TrafficEntry) -> None:
-        with self._lock:
-            self.traffic.append(entry)
-
-    def _tls_failure(self, sni: str | None, reason: str) -> None:
-        with self._lock:
-            self.tls_failures.append((sni, reason))
-
     def _record_internal_error(self, flow: Any, exc: BaseException) -> None:
-        with self._lock:
-            self.internal_errors.append(f"{flow.request.pretty_url}: {exc!r}")
+        self.internal_errors.append(f"{flow.request.pretty_url}: {exc!r}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import platforms
-from .events import CapturedRequest, Event, EventStore
+from .events import AppendLog, CapturedRequest, Event, EventStore
 from .proxy import SINK_ORIGINAL_HOST_HEADER
 from .redact import remember_secret
 
@@ -42,7 +42,7 @@ class ConversionSink:
         self.server: Any = None
         self.startup_seconds: float | None = None
         #: every request with the status it was answered with, in arrival order
-        self.requests: list[CapturedRequest] = []
+        self.requests: AppendLog[CapturedRequest] = AppendLog()
         self.status_counts: Counter[int] = Counter()
         #: the access token every call must carry (ini/option); None: any token
         self.default_token: str | None = None
@@ -90,14 +90,6 @@ class ConversionSink:
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, int(self.port))
-
-    def requests_since(self, index: int) -> list[CapturedRequest]:
-        with self._lock:
-            return list(self.requests[index:])
-
-    def mark(self) -> int:
-        with self._lock:
-            return len(self.requests)
 
     # --- request handling (sink thread) -----------------------------------------------
 
