@@ -55,6 +55,9 @@ def test_stale_event_time_is_rejected_like_meta(pixelcheck, run_checkout):
 def test_transient_error_never_retried(pixelcheck, pixelcheck_sink, run_checkout):
     pixelcheck_sink.fail_next(1, kind="500", event_name="Purchase")
     run_checkout(faults="no_retry")
+    # the server copy goes out when the order is placed, before the thank-you page:
+    # wait for the browser copy too, so the finding can pair them
+    pixelcheck.wait_for("Purchase", source="browser")
     finding = settle_on(pixelcheck, "transient-error-not-retried")
     assert {e.source for e in finding.events} == {"browser", "server"}
     assert "the browser copy has no server twin" in finding.message
