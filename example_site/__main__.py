@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from .capi_clients import CLIENTS
 from .server import ShopConfig, ShopServer
 
 URL_PREFIX = "EXAMPLE_SITE_URL"
@@ -28,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-version", default=env("SHOP_API_VERSION", "v21.0"))
     parser.add_argument("--access-token", default=env("SHOP_ACCESS_TOKEN", "TEST_TOKEN"))
     parser.add_argument("--test-event-code", default=env("SHOP_TEST_EVENT_CODE") or None)
+    parser.add_argument("--capi-client", default=env("SHOP_CAPI_CLIENT", "json"),
+                        choices=CLIENTS, help="how the backend sends Conversions API calls")
     parser.add_argument("--log-level", default=env("SHOP_LOG_LEVEL", "INFO"),
                         help="DEBUG also logs every request")
     return parser.parse_args(argv)
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         api_version=args.api_version,
         access_token=args.access_token,
         test_event_code=args.test_event_code,
+        capi_client=args.capi_client,
         host=args.host,
         port=args.port,
     )

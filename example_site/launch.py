@@ -35,6 +35,7 @@ class SiteProcess:
         pixel_id: str = "1234567890",
         access_token: str = "TEST_TOKEN",
         api_version: str = "v21.0",
+        capi_client: str = "json",
         env: Mapping[str, str] | None = None,
         extra_args: Iterable[str] = (),
         startup_timeout: float = 15.0,
@@ -43,7 +44,7 @@ class SiteProcess:
             sys.executable, "-m", "example_site", "--port", "0",
             "--graph-url", graph_url, "--pixel-id", pixel_id,
             "--api-version", api_version, "--access-token", access_token,
-            *extra_args,
+            "--capi-client", capi_client, *extra_args,
         ]
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout

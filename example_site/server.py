@@ -53,6 +53,8 @@ class ShopConfig:
     retry_backoff: tuple[float, ...] = (0.2, 0.4)
     #: how long stop() waits for queued Conversions API calls
     drain_timeout: float = 3.0
+    #: how the backend sends: capi_clients.CLIENTS (plain JSON, a form, Meta's SDKs)
+    capi_client: str = "json"
 
 
 @dataclass
@@ -389,7 +391,8 @@ class ShopServer:
             return self
         cfg = self.config
         self._sender = CapiSender(cfg.graph_url, cfg.api_version,
-                                  timeout=cfg.http_timeout, backoff=cfg.retry_backoff)
+                                  timeout=cfg.http_timeout, backoff=cfg.retry_backoff,
+                                  client=cfg.capi_client)
         httpd = _HTTPServer((cfg.host, cfg.port), _Handler)
         httpd.shop = self
         self._httpd = httpd

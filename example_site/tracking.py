@@ -18,11 +18,8 @@ import queue
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 from .faults import ActiveFaults
 
@@ -235,6 +232,8 @@ class CapiSend:
     delay: float = 0.0
     retries: int = 2
     new_id_on_retry: bool = False
+    #: the customer as typed, for clients that normalize and hash themselves (the SDKs)
+    customer: Customer | None = None
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"data": [self.event]}
@@ -271,7 +270,8 @@ def server_sends(
         if purchase:
             _apply_purchase_faults(event, faults, ctx, customer, checkout_url)
         delay = faults.seconds("server_delay") if purchase and "server_delay" in faults else 0.0
-        send = CapiSend(pixel, token, event, code, delay, retries, new_id_on_retry)
+        send = CapiSend(pixel, token, event, code, delay, retries, new_id_on_retry,
+                        customer if purchase and not _pii_faults(faults) else None)
         sends.append(send)
         if purchase and "server_retry_same_id" in faults:
             sends.append(copy.deepcopy(send))
@@ -280,6 +280,14 @@ def server_sends(
             again.event["event_id"] = new_event_id(PURCHASE)
             sends.append(again)
     return sends
+
+
+# faults that hand-craft user_data: the hand-built hashes are what they test
+PII_FAULTS = ("raw_email", "unnormalized_email", "double_hash", "phone_plus", "phone_no_country")
+
+
+def _pii_faults(faults: ActiveFaults) -> bool:
+    return any(name in faults for name in PII_FAULTS)
 
 
 def _server_event(
@@ -387,9 +395,13 @@ class CapiSender:
         timeout: float = 5.0,
         backoff: tuple[float, ...] = (0.2, 0.4),
         workers: int = 4,
+        client: str = "json",
     ) -> None:
+        from .capi_clients import make_client
+
         self.graph_url = graph_url.rstrip("/")
         self.api_version = api_version.strip("/")
+        self.client = make_client(client)
         self.timeout = timeout
         self.backoff = backoff
         self._queue: queue.Queue[CapiSend | None] = queue.Queue()
@@ -434,6 +446,7 @@ class CapiSender:
                 timer.cancel()
         for _ in self._threads:
             self._queue.put(None)
+        self.client.close()
 
     def _enqueue_delayed(self, send: CapiSend) -> None:
         with self._idle:
@@ -456,43 +469,32 @@ class CapiSender:
                     self._idle.notify_all()
 
     def _deliver(self, send: CapiSend) -> None:
-        url = (
-            f"{self.graph_url}/{self.api_version}/{quote(send.pixel_id, safe='')}/events"
-            f"?access_token={quote(send.access_token, safe='')}"
-        )
         event = send.event
         for attempt in range(send.retries + 1):
             if attempt:
                 time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
                 if send.new_id_on_retry:
                     event["event_id"] = new_event_id(str(event.get("event_name", "event")))
-            if not self._post_once(url, send.body(), event, attempt):
+            if not self._post_once(send, attempt):
                 return
         log.warning("gave up on %s after %d attempt(s)", _label(event), send.retries + 1)
 
-    def _post_once(
-        self, url: str, body: dict[str, Any], event: dict[str, Any], attempt: int
-    ) -> bool:
-        """One POST; True when it failed in a way worth retrying."""
-        data = json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(
-            url, data=data, method="POST", headers={"Content-Type": "application/json"}
-        )
-        try:
-            # default opener: honours HTTPS_PROXY/NO_PROXY and SSL_CERT_FILE from the env
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = response.read()
-                log.info("CAPI %s -> %s %s", _label(event), response.status, _short(answer))
-                return False
-        except urllib.error.HTTPError as exc:
-            answer = exc.read() if exc.fp is not None else b""
-            log.warning("CAPI %s -> HTTP %s (attempt %d): %s",
-                        _label(event), exc.code, attempt + 1, _short(answer))
-            return exc.code >= 500 or exc.code == 429
-        except (OSError, TimeoutError) as exc:  # URLError, refused, reset, timeout
+    def _post_once(self, send: CapiSend, attempt: int) -> bool:
+        """One call through the configured client; True when worth retrying."""
+        event = send.event
+        status, answer = self.client.post(
+            self.graph_url, self.api_version, send.pixel_id, send.access_token, event,
+            send.customer, send.test_event_code, self.timeout)
+        if status is None:
             log.warning("CAPI %s -> connection error (attempt %d): %s",
-                        _label(event), attempt + 1, exc)
+                        _label(event), attempt + 1, _short(answer))
             return True
+        if status < 400:
+            log.info("CAPI %s -> %s %s", _label(event), status, _short(answer))
+            return False
+        log.warning("CAPI %s -> HTTP %s (attempt %d): %s",
+                    _label(event), status, attempt + 1, _short(answer))
+        return status >= 500 or status == 429
 
 
 def _label(event: dict[str, Any]) -> str:

@@ -14,7 +14,21 @@ from .capture import Pixelcheck
 from .events import Source
 from .findings import SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, settled
-from .pii import Customer, MatchKeyCoverage, check_pii, match_key_coverage
+from .pii import (
+    ABSENT,
+    HASHED,
+    MATCH_KEYS,
+    NA,
+    OK,
+    OTHER,
+    SOME,
+    WRONG,
+    Customer,
+    MatchKeyCoverage,
+    check_pii,
+    customer_key,
+    match_key_coverage,
+)
 from .report import WIDTH, count_severities, events_table, findings_text, wrap
 
 # pytest prints an assertion message behind an 8-column `E       `
@@ -42,12 +56,13 @@ def _names(event_name: str | Iterable[str] | None) -> list[str] | None:
 
 def _verdict(
     call: str, names: list[str] | None, timeout: float, result: MatchResult,
-    findings: Sequence[Finding], fail_on: str,
+    findings: Sequence[Finding], fail_on: str, *, nothing_checked: Sequence[str] = (),
 ) -> tuple[list[Finding], list[str]] | None:
     """None when the assertion passes; else the failing findings and the message's
-    head: what failed, missing events, the findings, the other findings."""
+    head: what failed, missing events, the findings, the other findings.
+    ``nothing_checked``: why there was nothing to check; a verdict on nothing fails."""
     failing = [f for f in findings if SEVERITY_RANK[f.severity] >= SEVERITY_RANK[fail_on]]
-    problems: list[str] = []
+    problems: list[str] = list(nothing_checked)
     captured_names = {e.event_name for e in result.events}
     for name in names or []:
         if name not in captured_names:
@@ -59,7 +74,9 @@ def _verdict(
     if not failing and not problems:
         return None
     scope = ", ".join(repr(n) for n in names) if names else "every event"
-    head = f"{call}({scope}) failed: {count_severities(failing) if failing else 'missing events'}"
+    what = count_severities(failing) if failing else (
+        "nothing to check" if nothing_checked else "missing events")
+    head = f"{call}({scope}) failed: {what}"
     # The first line is what pytest's short summary shows: as many codes as fit.
     codes = list(dict.fromkeys(f.code for f in failing))
     for keep in range(len(codes), 0, -1):
@@ -105,7 +122,7 @@ def assert_deduplicated(
     findings = [f for f in all_findings if names is None or f.involves(names)]
     verdict = _verdict("assert_deduplicated", names, timeout, result, findings, fail_on)
     if verdict is None:
-        return result
+        return result.narrowed(names)
     failing, lines = verdict
     lines.append("events captured in this test:")
     lines.append(events_table(result, width=MESSAGE_WIDTH))
@@ -156,6 +173,7 @@ def assert_pii_hashed(
     customer: Any = None,
     *,
     event_name: str | Iterable[str] | None = None,
+    require: Iterable[str] | None = None,
     timeout: float | None = None,
     fail_on: Severity | None = None,
 ) -> MatchKeyCoverage:
@@ -165,21 +183,91 @@ def assert_pii_hashed(
     ``customer``: the customer the checkout used (a ``Customer``, a mapping or an
     object with ``email``/``phone``/...); defaults to the one declared with
     ``pixelcheck.customer(...)``. Without one, hashes can only be checked for shape
-    and browser/server agreement. Returns the match-key coverage.
+    and browser/server agreement. ``require``: match keys (``"em"``, ``"ph"``, or
+    field names like ``"email"``) that must arrive, hashed and right, on each side
+    that sent the events; default: every key the customer declares.
+
+    It also fails when there was nothing to check: no server event of the asserted
+    names arrived, or the server calls could not be decoded. Returns the match-key
+    coverage.
     """
     __tracebackhide__ = True
     names = _names(event_name)
     timeout = pixelcheck.default_timeout if timeout is None else timeout
     fail_on = fail_on or pixelcheck.fail_on
     known = Customer.build(customer) if customer is not None else pixelcheck.known_customer
+    required = _required_keys(require, known)
     pixelcheck.wait_until(lambda evs: settled(evs, names), timeout)
 
     result = pixelcheck.match()
     findings = [f for f in check_pii(result, known) if names is None or f.involves(names)]
     coverage = match_key_coverage(result, known)
-    verdict = _verdict("assert_pii_hashed", names, timeout, result, findings, fail_on)
+    nothing = _nothing_checked(result.narrowed(names), names, timeout)
+    if not nothing:
+        nothing = _required_not_arrived(coverage, names, required, known is not None)
+    verdict = _verdict("assert_pii_hashed", names, timeout, result, findings, fail_on,
+                       nothing_checked=nothing)
     if verdict is None:
         return coverage
     failing, lines = verdict
     lines.append(coverage.table(names, width=MESSAGE_WIDTH))
     raise PixelcheckAssertionError("\n".join(lines), failing)
+
+
+_SIDE_STATE = {OK: "right", HASHED: "sent hashed", WRONG: "wrong", OTHER: "another customer's",
+               ABSENT: "not sent", SOME: "in only some events", NA: "not applicable"}
+
+
+def _required_keys(require: Iterable[str] | None, known: Customer | None) -> list[str]:
+    if require is None:
+        return known.keys if known is not None else []
+    keys = []
+    for name in [require] if isinstance(require, str) else require:
+        try:
+            key = customer_key(name)
+        except ValueError:
+            key = name
+        if key not in MATCH_KEYS:
+            raise ValueError(f"require: {name!r} is not a match key; known: "
+                             f"{', '.join(MATCH_KEYS)}")
+        keys.append(key)
+    return keys
+
+
+def _nothing_checked(scoped: MatchResult, names: list[str] | None, timeout: float) -> list[str]:
+    """Why there was no server customer data to check, or []."""
+    server = [e for e in scoped.events if e.source == "server"]
+    if any(e.decoded for e in server):
+        return []
+    scope = " or ".join(repr(n) for n in names) if names else ""
+    broken = [e for e in server if not e.decoded]
+    if broken:
+        reasons = "; ".join(dict.fromkeys(str(e.error) for e in broken))
+        return [f"{len(broken)} server call(s) arrived but could not be decoded, so no "
+                f"customer data could be checked: {reasons}"]
+    return [f"no server {scope + ' ' if scope else ''}event arrived within {timeout:g}s: "
+            "there was no customer data to check"]
+
+
+def _required_not_arrived(coverage: MatchKeyCoverage, names: list[str] | None,
+                          required: Sequence[str], customer_known: bool) -> list[str]:
+    """Required keys that did not arrive right on a side that sent the events."""
+    rows = [r for r in coverage.names if names is None or r.event_name in names]
+    good = {OK} if customer_known else {OK, HASHED}
+    problems = []
+    for source in ("browser", "server"):
+        sent = [r for r in rows if (r.browser_events if source == "browser" else r.server_events)]
+        if not sent:
+            continue
+        for key in required:
+            states = [(r.browser if source == "browser" else r.server)[key] for r in sent]
+            # with no names, one event per side carrying the key right is enough (a
+            # PageView carries no customer data); named events must each carry it
+            ok = any(s in good for s in states) if names is None else \
+                all(s in good for s in states)
+            if not ok:
+                shown = ", ".join(f"{r.event_name} {_SIDE_STATE.get(st, st)}"
+                                  for r, st in zip(sent, states, strict=True))
+                problems.append(f"required key {key!r} did not arrive right from the "
+                                f"{source} ({shown})")
+    return problems

@@ -32,6 +32,7 @@ CATALOGUE: dict[str, tuple[Severity, str]] = {
     "wrong-pixel": ("error", "the server sends to a different pixel than the browser"),
     "missing-event-id": ("error", "an event carries no event id, so it cannot deduplicate"),
     "server-event-missing": ("error", "the browser event has no server twin"),
+    "server-event-undecodable": ("error", "the server twin arrived but could not be decoded"),
     "browser-event-missing": ("error", "the server event has no browser twin"),
     "duplicate-browser-trigger": ("error", "the browser fired the same event twice"),
     "duplicate-server-send": ("warning", "the backend sent the same event twice with one id"),
@@ -79,8 +80,12 @@ class Finding:
         return CATALOGUE[self.code][1]
 
     def involves(self, event_names: Iterable[str]) -> bool:
+        """True when the finding concerns one of ``event_names``. A request that could
+        not be decoded far enough to read a name may be any of them, so it counts."""
         names = set(event_names)
-        return self.event_name in names or any(e.event_name in names for e in self.events)
+        return self.event_name in names or any(
+            e.event_name in names or (not e.decoded and e.event_name is None)
+            for e in self.events)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,19 +223,29 @@ def _first_seq(finding: Finding) -> int:
     return min((e.seq for e in finding.events), default=-1)
 
 
+def client_of(event: Event) -> str:
+    """The sending client as its User-Agent names it (an SDK names itself there)."""
+    agent = event.raw.header("user-agent") if event.raw is not None else None
+    return agent or "a client that sends no User-Agent"
+
+
 def _undecodable(result: MatchResult) -> list[Finding]:
     out = []
     for event in result.undecodable:
         where = "pixel hit" if event.source == "browser" else "server call"
         url = event.raw.url if event.raw else "?"
+        status = event.raw.response_status if event.raw else None
+        details = [f"request: {event.raw.method if event.raw else '?'} {url}",
+                   f"client: {client_of(event)}"]
+        if status is not None:
+            details.append(f"answered: HTTP {status}")
         out.append(Finding(
             "undecodable-request",
-            f"{event.platform} {where} could not be decoded: {event.error}",
+            f"{event.platform} {where} arrived but could not be decoded: {event.error}",
             "fix the code that builds this request; its bytes are kept in the capture "
             "artifacts" if event.source == "server" else
             "check the tag that fires this hit (a hand-built URL or a truncated beacon)",
-            [event], [f"request: {event.raw.method if event.raw else '?'} {url}"],
-            event.platform, event.event_name,
+            [event], details, event.platform, event.event_name,
         ))
     return out
 
@@ -516,6 +531,24 @@ def _retries_and_one_side(
                 involved, details, first.platform, first.event_name,
             ))
 
+    for event in list(browser_left):
+        arrived = _undecodable_server_calls(result, event)
+        if not arrived:
+            continue
+        browser_left.remove(event)
+        reasons = list(dict.fromkeys(str(a.error) for a in arrived))
+        out.append(Finding(
+            "server-event-undecodable",
+            f"browser {event.event_name} id={event.event_id!r} has no server twin that "
+            f"counts: {len(arrived)} server call(s) arrived in this test but could not be "
+            f"decoded, so the platform cannot count them",
+            "fix the server call's body (see why:); the platform rejects what it cannot "
+            "read, so this conversion is counted from the browser only",
+            [event, *arrived],
+            [f"why: {r}" for r in reasons[:3]]
+            + [f"client: {c}" for c in dict.fromkeys(client_of(a) for a in arrived)],
+            event.platform, event.event_name,
+        ))
     for event in browser_left:
         out.append(Finding(
             "server-event-missing",
@@ -535,6 +568,14 @@ def _retries_and_one_side(
             [event], [], event.platform, event.event_name,
         ))
     return out
+
+
+def _undecodable_server_calls(result: MatchResult, browser: Event) -> list[Event]:
+    """Undecodable server calls that may be this browser event's twin: same platform,
+    and the same name where a name could be read at all."""
+    return [e for e in result.undecodable
+            if e.source == "server" and e.platform == browser.platform
+            and e.event_name in (None, browser.event_name)]
 
 
 def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Finding]:

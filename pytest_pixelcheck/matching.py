@@ -112,6 +112,27 @@ class MatchResult:
         conversions = sum(s.conversions for s in rows)
         return sum(s.deduplicated for s in rows) / conversions if conversions else None
 
+    def narrowed(self, event_names: Iterable[str] | None) -> MatchResult:
+        """The same result with only the events named ``event_names`` (None: all)."""
+        if event_names is None:
+            return self
+        names = set(event_names)
+
+        def keep(event: Event) -> bool:
+            return event.event_name in names
+
+        return MatchResult(
+            pairs=[p for p in self.pairs if keep(p.browser) or keep(p.server)],
+            browser_only=[e for e in self.browser_only if keep(e)],
+            server_only=[e for e in self.server_only if keep(e)],
+            duplicates=[d for d in self.duplicates if any(keep(e) for e in d.events)],
+            # an undecodable request with no readable name may be any of them
+            undecodable=[e for e in self.undecodable if keep(e) or e.event_name is None],
+            rejected=[e for e in self.rejected if keep(e)],
+            events=[e for e in self.events if keep(e) or (not e.decoded
+                                                          and e.event_name is None)],
+        )
+
     def event_names(self) -> list[str]:
         seen: dict[str, None] = {}
         for event in self.events:

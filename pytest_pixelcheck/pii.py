@@ -436,6 +436,12 @@ def _key(name: str) -> str:
     return key
 
 
+def customer_key(name: str) -> str:
+    """The match key of a customer field name or alias (``"email"`` -> ``"em"``);
+    other match keys (``"fbp"``) pass through."""
+    return name if name in MATCH_KEYS else _key(name)
+
+
 def _text(value: Any) -> str:
     if isinstance(value, (_dt.date, _dt.datetime)):
         return value.strftime("%Y-%m-%d")

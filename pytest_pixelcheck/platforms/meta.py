@@ -76,11 +76,31 @@ def _maybe_json(value: str) -> Any:
     return value
 
 
+def _preview(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _as_seconds(value: Any) -> float | None:
     try:
         return float(value)
     except (TypeError, ValueError):
         return None
+
+
+def _events_in_strings(data: list[Any]) -> tuple[list[Any], list[int]]:
+    """Meta's own Python SDK (facebook-business) sends ``data`` as an array of JSON
+    *strings*, one per event, and Meta accepts it: read them as the objects they are.
+    Returns the items and the indexes that arrived as strings."""
+    items, as_strings = [], []
+    for index, item in enumerate(data):
+        if isinstance(item, str) and item.lstrip()[:1] == "{":
+            try:
+                item = json.loads(item)
+                as_strings.append(index)
+            except ValueError:
+                pass  # left a string: _server_event names the index and the shape
+        items.append(item)
+    return items, as_strings
 
 
 class Meta(Platform):
@@ -202,10 +222,13 @@ class Meta(Platform):
                 "`data` is missing or not an array",
                 graph_error("(#100) param data must be an array.", title="Invalid data parameter"),
             )
+        data, string_items = _events_in_strings(data)
         events = [
             self._server_event(item, index, pixel_id, api_version, payload, request)
             for index, item in enumerate(data)
         ]
+        for index in string_items:
+            events[index].extra["data_item_encoding"] = "json-string"
         bad = [e for e in events if e.error]
         if bad or not events:
             reason = bad[0].error if bad else "`data` is an empty array"
@@ -277,7 +300,11 @@ class Meta(Platform):
             event_time=None, arrival_time=request.arrival_time, raw=request,
         )
         if not isinstance(item, dict):
-            event.error = f"data[{index}] is a {type(item).__name__}, not an event object"
+            shape = type(item).__name__
+            if isinstance(item, str):
+                shape = f"string {_preview(item)} that is not a JSON object"
+            event.error = (f"data[{index}] is a {shape}; Meta expects an event object "
+                           "(or, as facebook-business sends it, a JSON string of one)")
             return event
         name = item.get("event_name")
         event.event_name = name if isinstance(name, str) else None
