@@ -301,11 +301,21 @@ def _from_backend_log(record: dict[str, Any]) -> CapturedRequest:
     body = {k: v for k, v in record.items() if k not in ("url", "pixel_id", "time")}
     when = record.get("time")
     if when is None:
-        times = [e.get("event_time") for e in body.get("data", []) if isinstance(e, dict)]
+        times = [e.get("event_time") for e in map(_logged_event, body.get("data", []))]
         when = next((t for t in times if isinstance(t, (int, float))), 0)
     return CapturedRequest("POST", url, [("Content-Type", "application/json")],
                            json.dumps(body).encode(), float(when), "log",
                            original_host="graph.facebook.com", response_status=200)
+
+
+def _logged_event(item: Any) -> dict[str, Any]:
+    """A logged event: an object, or the JSON string of one (as the Python SDK sends)."""
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError:
+            return {}
+    return item if isinstance(item, dict) else {}
 
 
 def _from_har(data: dict[str, Any]) -> list[tuple[str | None, CapturedRequest]]:

@@ -121,3 +121,18 @@ def test_record_with_a_script(tmp_path):
     # the written capture analyzes to the same verdict
     again = pixelcheck("analyze", tmp_path / "out" / "capture.jsonl")
     assert again.returncode == 0 and "verdict: PASSED" in again.stdout
+
+
+def test_analyze_reads_a_backend_log_of_python_sdk_payloads(tmp_path):
+    # facebook-business logs data as JSON strings, one per event, as it sends them
+    lines = []
+    for line in (CAPTURES / "backend_log.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        record["data"] = [json.dumps(event) for event in record["data"]]
+        lines.append(json.dumps(record))
+    sdk_log = tmp_path / "sdk_backend.jsonl"
+    sdk_log.write_text("\n".join(lines) + "\n")
+    run = pixelcheck("analyze", CAPTURES / "clean_checkout.har", sdk_log)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "undecodable" not in run.stdout
+    assert "verdict: PASSED: dedup rate 100%, no findings" in run.stdout
