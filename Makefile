@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pixelcheck-installed
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser node-sdk demo test lint bench clean
 
 install: $(STAMP)
 
@@ -20,13 +20,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
+NODE_CAPI := example_site/node_capi
+
+# Meta's Node SDK for the shop's Node sender: npm ci when node_modules is missing or
+# older than package-lock.json. Without npm it is skipped (its tests then skip, and
+# fail under CI=true, where it must be there).
+node-sdk:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: skipping the Node SDK install"; \
+	elif [ ! -d $(NODE_CAPI)/node_modules ] || \
+	     [ $(NODE_CAPI)/package-lock.json -nt $(NODE_CAPI)/node_modules/.package-lock.json ]; then \
+	  cd $(NODE_CAPI) && npm ci --no-audit --no-fund; \
+	else echo "Node SDK is up to date"; fi
+
 browser: $(STAMP)
 	$(PY) -m pytest_pixelcheck.cli install-browser
 
 demo: browser
 	$(PY) -m pytest_pixelcheck.cli demo
 
-test: browser
+test: browser node-sdk
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -37,4 +50,4 @@ bench: browser
 	$(PY) benchmarks/startup.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache $(NODE_CAPI)/node_modules

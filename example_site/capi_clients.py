@@ -223,6 +223,62 @@ class FacebookBusinessAsyncClient:
         pass
 
 
+class NodeBusinessSdkClient:
+    """Meta's official Node SDK, ``facebook-nodejs-business-sdk``, in a node process of
+    its own (``node_capi/sender.js``): ``new EventRequest(...).execute()``."""
+
+    name = "facebook-nodejs-business-sdk"
+
+    def __init__(self) -> None:
+        from .node_client import NodeSdkTransport
+
+        self._node = NodeSdkTransport()
+
+    def post(self, graph_url: str, api_version: str, pixel_id: str, access_token: str,
+             event: dict[str, Any], customer: Customer | None, test_event_code: str | None,
+             timeout: float) -> tuple[int | None, bytes]:
+        typed = None
+        if customer is not None:
+            typed = {"email": customer.email, "phone": customer.phone,
+                     "first_name": customer.first_name, "last_name": customer.last_name,
+                     "city": customer.city, "zip": customer.zip,
+                     "country": norm_country(customer.country),
+                     "external_id": customer.customer_id}
+        return self._node.post(graph_url, api_version, pixel_id, access_token, event, typed,
+                               test_event_code, timeout)
+
+    def close(self) -> None:
+        self._node.close()
+
+
+#: clients whose backend builds fbp/fbc with Meta's Parameter Builder, as Meta's SDK
+#: integration guide pairs them
+PARAM_BUILDER_CLIENTS = ("facebook-business", "facebook-business-async")
+
+
+def param_builder_ids(host: str, query: str, cookies: dict[str, str], referer: str | None
+                      ) -> tuple[str | None, str | None, list[str]]:
+    """fbp, fbc and the Set-Cookie headers from Meta's ``capi-param-builder-python``.
+
+    It may mint ``_fbp`` (and ``_fbc`` from an ``fbclid``) on the server; the cookies it
+    asks for let the pixel reuse them, so both sides carry one value. For an IP or a
+    bare host name its cookie domain is not one a browser accepts: the cookie is then
+    host-only.
+    """
+    from capi_param_builder import ParamBuilder
+
+    builder = ParamBuilder()
+    builder.process_request(host, urllib.parse.parse_qs(query), cookies, referer)
+    headers = []
+    for cookie in builder.get_cookies_to_set():
+        header = f"{cookie.name}={cookie.value}; Path=/; Max-Age={cookie.max_age}"
+        domain = str(cookie.domain or "")
+        if "." in domain and not domain.startswith("[") and not domain.replace(".", "").isdigit():
+            header += f"; Domain={domain}"
+        headers.append(header)
+    return builder.get_fbp() or None, builder.get_fbc() or None, headers
+
+
 def make_client(name: str) -> CapiClient:
     if name == "json":
         return JsonClient()
@@ -233,7 +289,5 @@ def make_client(name: str) -> CapiClient:
     if name == "facebook-business-async":
         return FacebookBusinessAsyncClient()
     if name == "facebook-nodejs-business-sdk":
-        from .node_client import NodeSdkTransport
-
-        return NodeSdkTransport()  # type: ignore[return-value]
+        return NodeBusinessSdkClient()
     raise ValueError(f"unknown Conversions API client {name!r}; one of {', '.join(CLIENTS)}")

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import pages
+from .capi_clients import PARAM_BUILDER_CLIENTS, param_builder_ids
 from .faults import FAULT_COOKIE, FAULT_HEADER, ActiveFaults
 from .pages import Line, Product
 from .tracking import (
@@ -208,11 +209,18 @@ class _Handler(BaseHTTPRequestHandler):
         return f"http://{host}{path}"
 
     def _context(self) -> RequestContext:
+        fbp, fbc = self.cookies.get("_fbp") or None, self.cookies.get("_fbc") or None
+        if self.config.capi_client in PARAM_BUILDER_CLIENTS:
+            host = (self.headers.get("Host") or "").split(":")[0]
+            query = self.path.partition("?")[2]
+            fbp, fbc, cookies = param_builder_ids(host, query, dict(self.cookies),
+                                                  self.headers.get("Referer"))
+            self._set_cookies.extend(cookies)
         return RequestContext(
             client_ip=self.client_address[0],
             user_agent=self.headers.get("User-Agent", ""),
-            fbp=self.cookies.get("_fbp") or None,
-            fbc=self.cookies.get("_fbc") or None,
+            fbp=fbp,
+            fbc=fbc,
         )
 
     def _send(self, status: int, body: bytes, content_type: str,

@@ -93,6 +93,16 @@ _HEX32 = re.compile(r"[0-9a-fA-F]{32}")
 _APPENDIX = re.compile(r"^(?P<core>[^.]+(?:\.[^.]+)*?)\.(?P<appendix>[A-Za-z0-9]{2}|"
                        r"[A-Za-z0-9]{8})$")
 SHA256_OF_EMPTY = hashlib.sha256(b"").hexdigest()
+_COOKIE_APPENDIX = re.compile(r"[A-Za-z0-9]{2}|[A-Za-z0-9]{8}")
+
+
+def cookie_core(value: str) -> str:
+    """An fbp/fbc value without the Parameter Builder's appendix:
+    ``fb.1.<ms>.<id>.AQIAAQMC`` and ``fb.1.<ms>.<id>`` are the same cookie."""
+    parts = value.strip().split(".")
+    if len(parts) == 5 and parts[0] == "fb" and _COOKIE_APPENDIX.fullmatch(parts[4]):
+        return ".".join(parts[:4])
+    return value.strip()
 
 
 def sha256_hex(text: str) -> str:
@@ -1209,7 +1219,7 @@ class _Checker:
             return
         if _looks_hashed(server):
             return  # reported as hashed-when-must-not-be
-        if server.strip() == browser:
+        if cookie_core(server) == cookie_core(browser):
             self.mark(pair.server, "fbp", OK)
             return
         self.mark(pair.server, "fbp", WRONG)
@@ -1290,7 +1300,7 @@ class _Checker:
         if _looks_hashed(server):
             return  # reported as hashed-when-must-not-be
         problem = None
-        if browser is not None and server.strip() != browser:
+        if browser is not None and cookie_core(server) != cookie_core(browser):
             problem = "it is not the browser's _fbc cookie"
         elif fbclid is not None:
             problem = self.fbc_problem(server, fbclid)

@@ -67,6 +67,9 @@ def test_real_client_checkout_deduplicates_and_hashes(
     site = client_shops(client, route)
     typed = Customer()
     pixelcheck.customer(typed, external_id=None)
+    # an ad click: fbc must reach both sides (the Parameter Builder builds it server-side
+    # for the Python SDK shop; the pixel from the landing URL)
+    pixelcheck_page.goto(f"{site.url}/?fbclid=IwAR2xTestClick")
     checkout(pixelcheck_page, site.url, customer=typed)
 
     result = assert_deduplicated(pixelcheck)
@@ -82,6 +85,10 @@ def test_real_client_checkout_deduplicates_and_hashes(
     prefix = USER_AGENT_PREFIX.get(client)
     if prefix:
         assert (raw.header("user-agent") or "").startswith(prefix), raw.header("user-agent")
-    assert set(coverage.name("Purchase").right("server")) >= {"em", "ph", "fn", "ln"}
+    purchase_keys = coverage.name("Purchase")
+    assert set(purchase_keys.right("server")) >= {"em", "ph", "fn", "ln", "fbp", "fbc"}, \
+        coverage.table()
+    assert set(purchase_keys.right("browser")) >= {"fbp", "fbc"}, coverage.table()
+    assert "IwAR2xTestClick" in purchase.server.user_data["fbc"]
     if site.stderr and "Traceback" in site.stderr:
         pytest.fail(f"the shop's backend crashed:\n{site.stderr[-3000:]}")

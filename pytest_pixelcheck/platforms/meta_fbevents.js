@@ -43,7 +43,8 @@
     if (match) {
       var fbclid = decodeURIComponent(match[1]);
       var current = getCookie("_fbc");
-      if (!current || current.split(".").slice(3).join(".") !== fbclid) {
+      // the 4th part is the click id; Meta's Parameter Builder may append a 5th
+      if (!current || current.split(".")[3] !== fbclid) {
         setCookie("_fbc", "fb.1." + Date.now() + "." + fbclid);
       }
     }
