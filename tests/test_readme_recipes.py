@@ -42,3 +42,26 @@ def test_every_python_recipe_in_the_readme_passes(pytester):
         pytester.makepyfile(**{f"test_recipe_{name.replace('-', '_')}": code})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=len(python))
+
+
+def test_the_node_sdk_recipe_reaches_the_sink(pixelcheck, pixelcheck_sink, tmp_path):
+    import os
+    import subprocess
+
+    from example_site.node_client import node_sdk_available
+
+    if missing := node_sdk_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"the Node SDK must be installed in CI (make test does it): {missing}")
+        pytest.skip(missing)
+    script = tmp_path / "send.js"
+    script.write_text(recipes("js")["node-sdk"])
+    modules = README.parent / "example_site" / "node_capi" / "node_modules"
+    run = subprocess.run(["node", str(script)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "NODE_PATH": str(modules),
+                              "PIXELCHECK_SINK_URL": pixelcheck_sink.url})
+    assert run.returncode == 0, run.stderr
+    server = pixelcheck.wait_for("Purchase", source="server")
+    assert server.event_id == "purchase.ORD-4"
+    assert server.raw.response_status == 200
+    assert (server.raw.header("user-agent") or "").startswith("fbbizsdk-nodejs-")
