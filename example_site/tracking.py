@@ -101,6 +101,10 @@ class RequestContext:
     user_agent: str
     fbp: str | None = None
     fbc: str | None = None
+    #: the visitor's cookies as the request carried them (_ttp, _ga, ...)
+    cookies: dict[str, str] = field(default_factory=dict)
+    #: the URL of the page the request is for
+    page_url: str | None = None
 
 
 # --- normalization per Meta's customer information parameter rules -----------------

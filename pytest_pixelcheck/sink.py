@@ -87,6 +87,12 @@ class ConversionSink:
         """Base URL that replaces ``https://graph.facebook.com``."""
         return f"http://{self.host}:{self.port}"
 
+    def url_for(self, platform: str) -> str:
+        """Base URL that replaces ``platform``'s API origin (``url_for("tiktok")``
+        for https://business-api.tiktok.com); ``url`` is Meta's, as it always was."""
+        platforms.get(platform)  # an unknown name is a usage error, said here
+        return f"{self.url}/{platform}"
+
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, int(self.port))
@@ -97,8 +103,11 @@ class ConversionSink:
         from werkzeug import Response
 
         original_host = request.headers.get(SINK_ORIGINAL_HOST_HEADER)
-        full_path = request.full_path.rstrip("?") if request.query_string else request.path
-        url = f"https://{original_host}{full_path}" if original_host else request.url
+        path, platform = self._unprefixed(request.path)
+        full_path = path + (f"?{request.query_string.decode('latin-1')}"
+                            if request.query_string else "")
+        url = (f"https://{original_host}{full_path}" if original_host
+               else f"{request.host_url.rstrip('/')}{full_path}")
         headers = [(k, v) for k, v in request.headers.items()
                    if k.lower() != SINK_ORIGINAL_HOST_HEADER.lower()]
         captured = CapturedRequest(
@@ -111,7 +120,7 @@ class ConversionSink:
             original_host=original_host,
         )
         status, body, hold = self._answer(
-            captured, original_host.lower() if original_host else None, request.path)
+            captured, original_host.lower() if original_host else None, path, platform)
         captured.response_body = json.dumps(body).encode()
         with self._lock:
             self.requests.append(captured)
@@ -123,11 +132,25 @@ class ConversionSink:
         return Response(captured.response_body, status=status, headers=headers,
                         content_type="application/json")
 
+    @staticmethod
+    def _unprefixed(path: str) -> tuple[str, platforms.Platform | None]:
+        """``/tiktok/open_api/...`` -> (``/open_api/...``, TikTok): the prefix that
+        ``url_for`` puts in front of a platform's paths."""
+        first, _, rest = path.lstrip("/").partition("/")
+        try:
+            return "/" + rest, platforms.get(first)
+        except KeyError:
+            return path, None
+
     def _answer(
-        self, captured: CapturedRequest, host: str | None, path: str
+        self, captured: CapturedRequest, host: str | None, path: str,
+        platform: platforms.Platform | None = None,
     ) -> tuple[int, dict[str, Any], float]:
         """(status, body, seconds to hold the answer); records the events first."""
-        platform = platforms.for_server_api(host, path)
+        if platform is not None and not platform.is_server_api(host, path):
+            platform = None
+        elif platform is None:
+            platform = platforms.for_server_api(host, path)
         if platform is None:
             reason = f"no platform's server API is served at {captured.method} {path}"
             captured.response_status = 404

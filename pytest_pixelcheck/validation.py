@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -27,11 +28,16 @@ class Violation:
 
 
 @cache
-def validator(schema_name: str) -> Draft202012Validator:
-    text = resources.files(__package__).joinpath("schemas", f"{schema_name}.json").read_text()
-    schema = json.loads(text)
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+def validator(schema: str | Path) -> Draft202012Validator:
+    """The validator of a schema: a ``Path`` to a JSON file (a platform folder's own),
+    or the name of one in ``pytest_pixelcheck/schemas``."""
+    if isinstance(schema, Path):
+        text = schema.read_text(encoding="utf-8")
+    else:
+        text = resources.files(__package__).joinpath("schemas", f"{schema}.json").read_text()
+    loaded = json.loads(text)
+    Draft202012Validator.check_schema(loaded)
+    return Draft202012Validator(loaded)
 
 
 def _path(parts: Any) -> str:
@@ -72,7 +78,7 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def validate(schema_name: str, payload: Any, *, limit: int = 20) -> list[Violation]:
+def validate(schema_name: str | Path, payload: Any, *, limit: int = 20) -> list[Violation]:
     """Every violation (up to ``limit``), ordered by path for stable messages."""
     errors = sorted(validator(schema_name).iter_errors(payload),
                     key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p))

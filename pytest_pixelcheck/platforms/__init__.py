@@ -9,7 +9,9 @@ key makes a browser event and a server event the same conversion.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..events import CapturedRequest, Event
@@ -29,7 +31,7 @@ class CannedResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print the token
 class ServerAnswer:
     """What the sink recorded and answers for one server API request."""
 
@@ -42,19 +44,50 @@ class ServerAnswer:
     #: schema violations that made the platform reject the request
     violations: list[Any] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        token = f"token in {self.token_location}" if self.token_location else "no token"
+        return (f"ServerAnswer(status={self.status} {len(self.events)} events, {token}, "
+                f"{len(self.violations)} violations)")
 
-class Platform:
-    """Base class: override what the platform supports."""
 
+class Platform(ABC):
+    """Everything one ad platform knows. Subclass it in ``platforms/<name>/`` and
+    ``register()`` an instance; the core asks it, never the other way round.
+
+    Required: the browser decoder, the server API handler and its error answers, the
+    dedup key and rule. The rest has neutral defaults a platform overrides.
+    """
+
+    #: as users write it in ``platform=`` and options: "meta", "tiktok", "ga4"
     name: str = ""
+    #: as the platform writes it: "Meta", "TikTok", "Google Analytics 4"
+    title: str = ""
+    #: the browser tag and the server API in the platform's own words
+    tag_name: str = "the pixel"
+    api_name: str = "the server API"
     #: hosts of the platform's server API, which the proxy hands to the sink
     server_hosts: frozenset[str] = frozenset()
+    #: fault kinds ``error_answer`` knows (pixelcheck_sink.fail_next(kind=))
+    fault_kinds: tuple[str, ...] = ("500", "429", "transient", "expired_token", "timeout")
+    #: request header names (lower case) and query/form/JSON keys that carry secrets
+    secret_headers: frozenset[str] = frozenset({"authorization"})
+    secret_params: frozenset[str] = frozenset({"access_token"})
+    #: server events older than this many seconds are refused (None: no known limit)
+    max_event_age: float | None = None
+    #: server events further ahead than this many seconds are suspicious
+    future_tolerance: float = 300.0
+    #: folder of recorded samples (``samples/*.json``) for the conformance suite
+    samples_dir: Path | None = None
 
+    # --- browser side -----------------------------------------------------------------
+
+    @abstractmethod
     def is_collection(self, host: str, path: str) -> bool:
-        return False
+        """Is a request to ``host``/``path`` one of the tag's collection hits?"""
 
+    @abstractmethod
     def decode_browser(self, request: CapturedRequest) -> list[Event]:
-        return []
+        """The events of one collection hit (an undecodable one: ``error`` set)."""
 
     def collection_response(self, request: CapturedRequest) -> CannedResponse:
         return CannedResponse(200, TRANSPARENT_GIF, "image/gif")
@@ -63,23 +96,72 @@ class Platform:
         """An offline stand-in for the platform's JS library, or None."""
         return None
 
+    # --- server side ------------------------------------------------------------------
+
+    @abstractmethod
     def is_server_api(self, host: str | None, path: str) -> bool:
-        return False
+        """Is ``path`` on ``host`` (None: the sink's own URL) the server API?"""
 
+    @abstractmethod
     def handle_server(self, request: CapturedRequest) -> ServerAnswer:
-        raise NotImplementedError
+        """Decode a server API call and answer it as the platform would."""
 
+    @abstractmethod
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
-        """The platform's own answer for an injected fault (500, 429, expired token...)."""
-        raise NotImplementedError
+        """The platform's own answer for an injected fault or a bad token: ``kind`` is
+        one of ``fault_kinds``, "invalid_token" or "missing_token"."""
 
+    def is_transient(self, event: Event) -> bool:
+        """Should a client retry after this answer? Default: 5xx and 429."""
+        status = event.raw.response_status if event.raw is not None else None
+        return status is not None and (status >= 500 or status == 429)
+
+    def answer_text(self, event: Event) -> str:
+        """The platform's error answer to this event's call, in a few words."""
+        if event.raw is None or not event.raw.response_body:
+            return "(no answer body)"
+        return event.raw.response_body.decode("utf-8", "replace")[:200]
+
+    def test_event_code(self, event: Event) -> str | None:
+        """The test-mode marker this server event carries (Meta's test_event_code)."""
+        value = event.extra.get("test_event_code")
+        return str(value) if value else None
+
+    # --- dedup ------------------------------------------------------------------------
+
+    @abstractmethod
     def dedup_key(self, event: Event) -> tuple[Any, ...] | None:
         """Events with equal keys are one conversion. None: cannot be deduplicated."""
-        raise NotImplementedError
 
+    @abstractmethod
     def dedup_rule(self) -> str:
         """One line for failure messages: what must be equal on both sides."""
-        return ""
+
+    def deduplicates(self, event_name: str | None) -> bool:
+        """Does the platform merge browser and server copies of this event at all?
+        (GA4 merges only purchases.)"""
+        return True
+
+    def name_variant(self, browser_name: str | None, server_name: str | None) -> str | None:
+        """When two names differ only by the platform's own mapping between the tag's
+        and the API's spelling, a sentence saying so; else None."""
+        return None
+
+    def fix(self, code: str, event: Event | None = None) -> str | None:
+        """The fix for a finding ``code`` in the platform's own words (its tag's call,
+        its API's field), or None to keep the core's neutral text."""
+        return None
+
+    # --- customer data ----------------------------------------------------------------
+
+    def customer_values(self, event: Event) -> dict[str, list[Any]]:
+        """Customer match keys in this event, under the common names (em, ph, fn, ln,
+        ct, st, zp, country, db, ge, external_id), each with the values sent."""
+        return {}
+
+    def identity_findings(self, pair: Any) -> list[Any]:
+        """Findings on the platform's cookie and click ids of a merged pair."""
+        return []
 
 
 _REGISTRY: dict[str, Platform] = {}
@@ -151,8 +233,30 @@ def decode_request(request: CapturedRequest, source: str | None = None) -> list[
     return answer.events
 
 
-def _load_builtin() -> None:
-    from . import meta  # noqa: F401  (registers itself)
+#: the entry-point group third-party platforms register under: a module (or any
+#: object) whose import registers its Platform, e.g. in a package's pyproject.toml
+#: ``[project.entry-points."pytest_pixelcheck.platforms"] acme = "acme_pixel.platform"``
+ENTRY_POINT_GROUP = "pytest_pixelcheck.platforms"
 
 
-_load_builtin()
+def _load() -> None:
+    """Import every built-in platform folder (each registers itself), then the
+    platforms other packages declare under ``ENTRY_POINT_GROUP``."""
+    import importlib
+    import pkgutil
+    from importlib.metadata import entry_points
+
+    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: (m.name != "meta",
+                                                                         m.name)):
+        if module.name != "base":
+            importlib.import_module(f"{__name__}.{module.name}")
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        loaded = entry.load()
+        if isinstance(loaded, Platform) and loaded.name not in _REGISTRY:
+            register(loaded)
+        elif isinstance(loaded, type) and issubclass(loaded, Platform) and \
+                loaded.name not in _REGISTRY:
+            register(loaded())
+
+
+_load()
