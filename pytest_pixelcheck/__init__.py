@@ -6,6 +6,7 @@ from .assertions import (
     assert_deduplicated,
     assert_no_duplicate_triggers,
     assert_pii_hashed,
+    expect_findings,
 )
 from .capture import Pixelcheck, WaitTimeout
 from .events import CapturedRequest, Event, EventStore
@@ -42,6 +43,7 @@ __all__ = [
     "assert_deduplicated",
     "assert_no_duplicate_triggers",
     "assert_pii_hashed",
+    "expect_findings",
     "check_pii",
     "coverage_table",
     "hash_value",

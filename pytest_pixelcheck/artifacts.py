@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .events import CapturedRequest, Event
-from .findings import Finding
+from .findings import Finding, severity_overrides
 from .matching import EventNameStats, MatchResult
 from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
@@ -77,11 +77,17 @@ def test_record(
     sink_answers: dict[str, int],
     coverage: list[dict[str, Any]] | None = None,
     customer_known: bool = False,
+    *,
+    expected_codes: Sequence[str] | None = None,
+    caught_assertions: int = 0,
 ) -> dict[str, Any]:
     """Everything about one test, as plain data (it rides on the xdist report).
 
     Events are numbered within the test (``seq`` 0, 1, ...), so the record is the
-    same whichever worker ran the test.
+    same whichever worker ran the test. ``expected_codes``: the codes a negative test
+    expects (``pixelcheck_expect`` / ``expect_findings``); such a test is set aside
+    from the session's summary. ``caught_assertions``: failed pixelcheck assertions a
+    passed test caught (``pytest.raises``), which the summary points out.
     """
     local = {id(event): index for index, event in enumerate(result.events)}
 
@@ -108,6 +114,9 @@ def test_record(
         "sink_answers": sink_answers,
         "match_key_coverage": coverage or [],
         "customer_known": customer_known,
+        "expected_failure": expected_codes is not None,
+        "expected_codes": list(expected_codes or []),
+        "caught_assertions": caught_assertions,
     }
 
 
@@ -132,7 +141,12 @@ def merge_stats(records: Iterable[dict[str, Any]]) -> list[EventNameStats]:
 
 
 def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The session's report. Negative tests (``expected_failure``: they break tracking
+    on purpose) stay in ``tests`` but are set aside from every summary figure, so they
+    pull neither the dedup rate nor the gate down."""
     records = sorted(records, key=lambda r: r["nodeid"])
+    set_aside = [r for r in records if r.get("expected_failure")]
+    all_records, records = records, [r for r in records if not r.get("expected_failure")]
     stats = merge_stats(records)
     codes: dict[str, int] = {}
     severities: dict[str, int] = {}
@@ -153,7 +167,14 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "version": REPORT_VERSION,
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "summary": {
-            "tests": len(records),
+            "tests": len(all_records),
+            # negative tests, not counted in any figure of this summary
+            "set_aside": len(set_aside),
+            "set_aside_tests": [r["nodeid"] for r in set_aside],
+            # passed tests that caught a failed pixelcheck assertion and still count
+            "caught_assertion_tests": [r["nodeid"] for r in records
+                                       if r.get("caught_assertions")],
+            "severity_overrides": severity_overrides(),
             "browser_events": sum(s.browser for s in stats),
             "server_events": sum(s.server for s in stats),
             "deduplicated": deduplicated,
@@ -165,7 +186,7 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "match_key_coverage": coverage_rows(coverage),
             "customer_known": coverage.customer_known,
         },
-        "tests": list(records),
+        "tests": list(all_records),
     }
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from . import platforms
 from .capture import Pixelcheck
-from .events import Source
-from .findings import SEVERITY_RANK, Finding, Severity
+from .events import Event, Source
+from .findings import CATALOGUE, SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, settled
 from .pii import (
     ABSENT,
@@ -119,7 +119,9 @@ def assert_deduplicated(
     pixelcheck.wait_until(lambda evs: settled(evs, names, platform), timeout)
 
     result, all_findings = pixelcheck.evaluate(platform)
-    findings = [f for f in all_findings if names is None or f.involves(names)]
+    # A browser that went around the proxy explains a missing event of any name.
+    findings = [f for f in all_findings if names is None or f.involves(names)
+                or f.code == "browser-not-proxied"]
     verdict = _verdict("assert_deduplicated", names, timeout, result, findings, fail_on)
     if verdict is None:
         return result.narrowed(names)
@@ -130,6 +132,7 @@ def assert_deduplicated(
              if e.platform in {p.name for p in platforms.all_platforms()}}
     for rule in sorted(r for r in rules if r):
         lines += wrap(f"rule: {rule}", MESSAGE_WIDTH, subsequent_indent="      ")
+    pixelcheck.failed_assertions += 1  # see Pixelcheck.failed_assertions
     raise PixelcheckAssertionError("\n".join(lines), failing)
 
 
@@ -165,6 +168,7 @@ def assert_no_duplicate_triggers(
         "events captured in this test:",
         events_table(result, width=MESSAGE_WIDTH),
     ])
+    pixelcheck.failed_assertions += 1
     raise PixelcheckAssertionError(message, found)
 
 
@@ -211,6 +215,7 @@ def assert_pii_hashed(
         return coverage
     failing, lines = verdict
     lines.append(coverage.table(names, width=MESSAGE_WIDTH))
+    pixelcheck.failed_assertions += 1
     raise PixelcheckAssertionError("\n".join(lines), failing)
 
 
@@ -271,3 +276,108 @@ def _required_not_arrived(coverage: MatchKeyCoverage, names: list[str] | None,
                 problems.append(f"required key {key!r} did not arrive right from the "
                                 f"{source} ({shown})")
     return problems
+
+
+# --- negative tests ---------------------------------------------------------------------
+
+#: codes that only time proves (the twin never came): they show while the other copy is
+#: still on its way, so a wait that sees or expects them runs to its timeout
+_ABSENCE_CODES = frozenset({"server-event-missing", "browser-event-missing"})
+
+
+def check_expected_codes(codes: Iterable[str], where: str) -> list[str]:
+    """``codes`` as a list, each known to the catalogue; ValueError naming the known codes
+    otherwise (a misspelt expectation must not pass by never matching)."""
+    listed = list(dict.fromkeys(codes))
+    if not listed or not all(isinstance(c, str) for c in listed):
+        raise ValueError(f"{where} needs one or more finding codes (strings), e.g. "
+                         f"{where}('near-miss-event-id')")
+    unknown = [c for c in listed if c not in CATALOGUE]
+    if unknown:
+        raise ValueError(f"{where}: unknown finding code(s) {', '.join(map(repr, unknown))}; "
+                         f"known codes: {', '.join(sorted(CATALOGUE))}")
+    return listed
+
+
+def expectation_message(
+    call: str, expected: Sequence[str], result: MatchResult, findings: Sequence[Finding],
+    timeout: float,
+) -> tuple[list[Finding], str] | None:
+    """None when ``findings`` are exactly the ``expected`` codes (plus any unlisted info
+    findings); else the findings that break it and the failure message, with the
+    findings and the events table as the other assertions print them."""
+    found = {f.code for f in findings}
+    missing = [c for c in expected if c not in found]
+    unexpected = [f for f in findings if f.code not in expected and f.severity != "info"]
+    if not missing and not unexpected:
+        return None
+    scope = ", ".join(repr(c) for c in expected)
+    parts = []
+    if missing:
+        parts.append(f"expected {', '.join(missing)} not found")
+    if unexpected:
+        parts.append(f"unexpected {count_severities(unexpected)} "
+                     f"[{', '.join(dict.fromkeys(f.code for f in unexpected))}]")
+    lines = [f"{call}({scope}) failed: {'; '.join(parts)}"]
+    if missing:
+        lines += wrap(f"within {timeout:g}s the test's events showed no {', '.join(missing)} "
+                      "finding: the fault this negative test injects did not happen"
+                      + (", or shows as another code (below)" if findings else ""),
+                      MESSAGE_WIDTH, initial_indent="  ", subsequent_indent="  ")
+    if not result.events:
+        lines.append(f"  no event was captured at all within {timeout:g}s")
+    if unexpected:
+        lines.append(f"unexpected findings ({count_severities(unexpected)}):")
+        lines.append(findings_text(unexpected, width=MESSAGE_WIDTH))
+    others = [f for f in findings if f not in unexpected]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others, width=MESSAGE_WIDTH))
+    lines.append("events captured in this test:")
+    lines.append(events_table(result, width=MESSAGE_WIDTH))
+    return unexpected, "\n".join(lines)
+
+
+def expect_findings(pixelcheck: Pixelcheck, *codes: str,
+                    timeout: float | None = None) -> list[Finding]:
+    """A negative test: pass when the test's findings are exactly ``codes``.
+
+    Fails when a listed code is not found (at any severity), or when an unlisted
+    error or warning is; unlisted info findings are ignored. Severities are the
+    session's effective ones (``pixelcheck_severity``), so a code moved to info
+    need not be listed. Waits like ``assert_deduplicated`` (up to ``timeout``,
+    default ``pixelcheck_timeout``), returning early once every listed code is
+    found and no event still waits for its twin; a listed ``server-event-missing``
+    or ``browser-event-missing`` waits the whole timeout, as only time proves the
+    twin never comes.
+
+    The test is set aside from the session's dedup rate, findings and gate, as with
+    ``@pytest.mark.pixelcheck_expect``. Returns the findings of the listed codes.
+    """
+    __tracebackhide__ = True
+    return check_expectation(pixelcheck, codes, timeout=timeout, call="expect_findings")
+
+
+def check_expectation(pixelcheck: Pixelcheck, codes: Iterable[str], *,
+                      timeout: float | None = None, call: str) -> list[Finding]:
+    """``expect_findings``, with ``call`` naming the caller in the failure message (the
+    ``pixelcheck_expect`` marker uses it too)."""
+    __tracebackhide__ = True
+    expected = check_expected_codes(codes, call)
+    # Recorded before waiting: a test that fails on the way is still a negative test.
+    pixelcheck.expected_codes = list(dict.fromkeys([*(pixelcheck.expected_codes or []),
+                                                    *expected]))
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+
+    def done(events: list[Event]) -> bool:
+        if settled(events):
+            return True
+        seen = {f.code for f in pixelcheck.findings()}
+        return set(expected) <= seen and not ((seen | set(expected)) & _ABSENCE_CODES)
+
+    pixelcheck.wait_until(done, timeout)
+    result, findings = pixelcheck.evaluate()
+    verdict = expectation_message(call, expected, result, findings, timeout)
+    if verdict is not None:
+        raise PixelcheckAssertionError(verdict[1], verdict[0])
+    return [f for f in findings if f.code in expected]

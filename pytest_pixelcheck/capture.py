@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .artifacts import status_classes
-from .events import Event, EventStore, Source
+from .events import AppendLog, Event, EventStore, Source
 from .findings import SEVERITY_RANK, DiagnosisSettings, Finding, diagnose, register_codes
 from .matching import MatchResult, match_events
 from .pii import Customer, check_pii
+from .playwright_wiring import browser_not_proxied, not_proxied_hint
 from .proxy import PixelProxy, TrafficEntry
-from .redact import known_secrets
+from .redact import known_secrets, scrub
 from .report import test_report
 from .safety import exposed_tokens, test_event_codes, unexpected_pixels, untrusted_proxy
 from .sink import ConversionSink
@@ -59,6 +60,24 @@ class Pixelcheck:
         self._earlier_keys: dict[tuple[object, ...], str | None] | None = None
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
+        #: (log of URLs the test's own browser requested, where this test began), once
+        #: a plugin watches that browser (pytest-playwright's); see page_requests()
+        self._page_requests: tuple[AppendLog[str], int] | None = None
+        #: finding codes this test expects (``expect_findings`` / ``pixelcheck_expect``):
+        #: a negative test, set aside from the session's rates, findings and gate
+        self.expected_codes: list[str] | None = None
+        #: how many pixelcheck assertions failed in this test; a passed test with some
+        #: caught them (pytest.raises) and still counts in the session's rates
+        self.failed_assertions = 0
+
+    def __repr__(self) -> str:
+        events = self.events
+        browser = sum(1 for e in events if e.source == "browser")
+        customer = "; customer declared" if self.known_customer is not None else ""
+        # a parametrized test id may carry an email
+        return scrub(f"Pixelcheck(test={self.test_id!r}, {len(events)} "
+                     f"event{'' if len(events) == 1 else 's'}: {browser} browser, "
+                     f"{len(events) - browser} server{customer})")
 
     # --- what was captured ------------------------------------------------------------
 
@@ -148,6 +167,7 @@ class Pixelcheck:
             raise WaitTimeout(
                 f"waited {timeout:g}s for {count} {side}{event_name!r} event(s), "
                 f"got {len(wanted(got))}. Captured in this test: {seen}."
+                + not_proxied_hint(self.page_requests(), self.traffic(), self._tls_failures())
             )
         return wanted(self.events)[count - 1]
 
@@ -173,6 +193,22 @@ class Pixelcheck:
         """What went through the proxy during this test (pages, scripts, hits)."""
         return self.proxy.traffic.since(self.traffic_mark) if self.proxy is not None else []
 
+    def watch_page_requests(self, log: AppendLog[str]) -> None:
+        """Follow what the test's own browser requests (``log`` grows with every URL), to
+        tell a browser that went around the proxy from a page that fired nothing."""
+        self._page_requests = (log, log.mark())
+
+    def page_requests(self) -> list[str]:
+        """http(s) URLs the watched browser requested during this test ([]: unwatched)."""
+        if self._page_requests is None:
+            return []
+        log, mark = self._page_requests
+        return log.since(mark)
+
+    def _tls_failures(self) -> list[tuple[str | None, str]]:
+        """(host, reason) of handshakes with the proxy that failed during this test."""
+        return self.proxy.tls_failures.since(self.tls_mark) if self.proxy is not None else []
+
     def sink_answers(self) -> dict[str, int]:
         """How the sink answered the backend in this test: ``{"2xx": n, "4xx": n, "5xx": n}``."""
         if self.sink is None:
@@ -184,13 +220,15 @@ class Pixelcheck:
         assertions need together; ``match()`` and ``findings()`` are its halves)."""
         events, late = self._split()
         result = match_events(events, platform)
-        found = diagnose(result, self.settings, earlier_events=self.earlier_events())
+        traffic, tls_failures = self.traffic(), self._tls_failures()
+        # First: a browser outside the proxy explains every missing browser event below.
+        found = browser_not_proxied(self.page_requests(), traffic, tls_failures)
+        found += diagnose(result, self.settings, earlier_events=self.earlier_events())
         found += check_pii(result, self.known_customer)
-        found += exposed_tokens(self.traffic(), known_secrets())
+        found += exposed_tokens(traffic, known_secrets())
         found += test_event_codes(result.events)
         found += unexpected_pixels(result.events, self.allowed_pixels)
-        if self.proxy is not None:
-            found += untrusted_proxy(self.proxy.tls_failures.since(self.tls_mark))
+        found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
         # stable: diagnose's own order holds within a severity
         return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])

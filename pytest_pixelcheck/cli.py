@@ -25,7 +25,7 @@ from .artifacts import (
     write_json,
 )
 from .events import Event
-from .findings import Finding, at_least, diagnose
+from .findings import Finding, at_least, diagnose, parse_severity_overrides, severity_policy
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, match_events, settled
 from .pii import match_key_coverage
@@ -269,6 +269,18 @@ def _load_events(paths: Sequence[str]) -> tuple[list[Event], int]:
     return events, overlap
 
 
+def _analyze_with_severity(args: argparse.Namespace) -> int:
+    """``analyze`` under ``--severity`` overrides: the verdict, exit code and reports use
+    them, as the pytest plugin's pixelcheck_severity does."""
+    try:
+        overrides = parse_severity_overrides(args.severity)
+    except ValueError as exc:
+        print(f"pixelcheck analyze: --severity: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    with severity_policy(overrides):
+        return _analyze(args)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     try:
         events, overlap = _load_events(args.files)
@@ -391,7 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--events", action="store_true", help="list every event too")
     analyze.add_argument("--json", help="write the JSON report here")
     analyze.add_argument("--html", help="write the HTML report here")
-    analyze.set_defaults(func=_analyze)
+    analyze.add_argument("--severity", action="append", metavar="CODE=SEV[,CODE=SEV]",
+                         help="change a finding code's severity (error, warning, info), "
+                              "e.g. payload-mismatch=error,server-event-late=info; "
+                              "repeatable")
+    analyze.set_defaults(func=_analyze_with_severity)
 
     install = sub.add_parser("install-browser",
                              help="make sure a Chromium exists (apt as root, else Playwright)")

@@ -16,7 +16,14 @@ from typing import Any, Generic, Literal, TypeVar
 Source = Literal["browser", "server"]
 
 
-@dataclass
+# Reprs are written by hand (``repr=False``): the generated ones print URLs with
+# ``access_token=``, Authorization headers, bodies and raw customer data, and pytest
+# shows reprs in every failed assertion. report (and, through redact, pii) import this
+# module, so the reprs import them late.
+_REPR_URL_WIDTH = 160
+
+
+@dataclass(repr=False)
 class CapturedRequest:
     """The bytes of one request as it arrived, kept for reports and artifacts."""
 
@@ -74,8 +81,23 @@ class CapturedRequest:
                 return value
         return default
 
+    def secrets(self) -> set[str]:
+        """Credentials this request carries by its structure (token params, auth headers)."""
+        from .redact import request_secrets
 
-@dataclass
+        return request_secrets(self.url, self.headers, self.body)
+
+    def __repr__(self) -> str:
+        from .redact import scrub_secrets
+        from .report import shorten
+
+        url = shorten(scrub_secrets(self.url, self.secrets()), _REPR_URL_WIDTH)
+        status = "" if self.response_status is None else f" status={self.response_status}"
+        return (f"CapturedRequest({self.method} {url} {len(self.body)} bytes{status} "
+                f"via {self.channel})")
+
+
+@dataclass(repr=False)
 class Event:
     """One conversion event as a platform sees it, from either side.
 
@@ -118,6 +140,30 @@ class Event:
         name = self.event_name if self.event_name is not None else "<no name>"
         eid = repr(self.event_id) if self.event_id is not None else "<no id>"
         return f"{self.source} {name} id={eid}"
+
+    def secrets(self) -> set[str]:
+        """Credentials of the request this event came in (see CapturedRequest.secrets)."""
+        return self.raw.secrets() if self.raw is not None else set()
+
+    def __repr__(self) -> str:
+        from .redact import scrub_secrets
+
+        parts = [self.platform, self.label()]
+        if self.pixel_id is not None:
+            parts.append(f"pixel={self.pixel_id}")
+        parts.append(f"seq={self.seq}")
+        if "value" in self.custom_data:
+            currency = self.custom_data.get("currency")
+            parts.append(f"value={self.custom_data['value']}"
+                         + (f" {currency}" if currency is not None else ""))
+        if self.user_data:
+            # which keys, never their values: the values are the customer's data
+            parts.append(f"user_data=[{', '.join(map(str, self.user_data))}]")
+        if self.raw is not None and self.raw.response_status is not None:
+            parts.append(f"status={self.raw.response_status}")
+        if self.error:
+            parts.append(f"error={self.error!r}")
+        return f"Event({scrub_secrets(' '.join(parts), self.secrets())})"
 
 
 T = TypeVar("T")

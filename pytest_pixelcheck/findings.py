@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,11 +57,80 @@ def register_codes(codes: dict[str, tuple[Severity, str]]) -> None:
         CATALOGUE[code] = entry
 
 
+# --- per-code severity overrides ---------------------------------------------------------
+#
+# The CATALOGUE holds each code's default severity; a project may move codes up or down
+# (pixelcheck_severity / --pixelcheck-severity / analyze --severity). The overrides live
+# here, in one process-wide mapping read by ``Finding.severity``, so assertions, the gate
+# and every report see the same severity without threading a policy through each call.
+# It is set once per session: under xdist each worker and the controller parse the same
+# option from their own config, so every process applies it.
+
+_severity_overrides: dict[str, Severity] = {}
+
+
+def default_severity(code: str) -> Severity:
+    """The catalogue's severity of ``code``, before any override."""
+    return CATALOGUE[code][0]
+
+
+def effective_severity(code: str) -> Severity:
+    """The severity ``code`` counts with in this session (override, else catalogue)."""
+    return _severity_overrides.get(code) or CATALOGUE[code][0]
+
+
+def severity_overrides() -> dict[str, Severity]:
+    """The overrides in force (code -> severity); empty when none."""
+    return dict(_severity_overrides)
+
+
+def set_severity_overrides(overrides: dict[str, Severity] | None) -> None:
+    """Replace the overrides in force (None or {} restores the catalogue's severities)."""
+    _severity_overrides.clear()
+    _severity_overrides.update(overrides or {})
+
+
+@contextmanager
+def severity_policy(overrides: dict[str, Severity] | None) -> Iterator[None]:
+    """Apply ``overrides`` for a block (the CLI, tests), then restore the previous ones."""
+    previous = severity_overrides()
+    set_severity_overrides(overrides)
+    try:
+        yield
+    finally:
+        set_severity_overrides(previous)
+
+
+def parse_severity_overrides(text: str | Iterable[str] | None) -> dict[str, Severity]:
+    """``"payload-mismatch=error, server-event-late=info"`` (comma or newline separated;
+    an ini list works too) -> {code: severity}. Raises ValueError naming the known codes
+    or severities on a typo, so a misspelt code never silently keeps its default."""
+    if text is None:
+        return {}
+    lines = [text] if isinstance(text, str) else list(text)
+    entries = [e.strip() for line in lines for e in line.replace("\n", ",").split(",")]
+    out: dict[str, Severity] = {}
+    for entry in filter(None, entries):
+        code, sep, severity = (part.strip() for part in entry.partition("="))
+        if not sep or not code or not severity:
+            raise ValueError(f"{entry!r} is not CODE=SEVERITY (e.g. payload-mismatch=error)")
+        if code not in CATALOGUE:
+            raise ValueError(f"unknown finding code {code!r}; known codes: "
+                             + ", ".join(sorted(CATALOGUE)))
+        severity = severity.lower()
+        if severity not in SEVERITY_RANK:
+            raise ValueError(f"unknown severity {severity!r} for {code}; known severities: "
+                             + ", ".join(sorted(SEVERITY_RANK, key=SEVERITY_RANK.get,
+                                                reverse=True)))
+        out[code] = severity  # type: ignore[assignment]  # checked against SEVERITY_RANK
+    return out
+
+
 _ID_FIX = ("pass one id to both sides: fbq('track', NAME, {...}, {eventID: ID}) in the page "
            "and event_id=ID in the Conversions API call, byte for byte")
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print events' raw requests
 class Finding:
     code: str
     message: str
@@ -73,7 +143,8 @@ class Finding:
 
     @property
     def severity(self) -> Severity:
-        return CATALOGUE[self.code][0]
+        """The effective severity: the session's override of the code, else the catalogue's."""
+        return effective_severity(self.code)
 
     @property
     def title(self) -> str:
@@ -97,7 +168,20 @@ class Finding:
             "platform": self.platform,
             "event_name": self.event_name,
             "events": [e.seq for e in self.events],
+            # readers of a report see that a project moved this code's severity
+            **({"default_severity": default_severity(self.code)}
+               if self.severity != default_severity(self.code) else {}),
         }
+
+    def __repr__(self) -> str:
+        from .redact import scrub_secrets
+        from .report import shorten  # report imports this module
+
+        seqs = ", ".join(str(e.seq) for e in self.events)
+        secrets = set().union(*(e.secrets() for e in self.events))
+        # scrubbed before it is shortened: a cut token would escape the patterns
+        message = shorten(scrub_secrets(self.message, secrets), 120)
+        return f"Finding({self.severity} {self.code} events=[{seqs}]: {message})"
 
 
 @dataclass
@@ -563,8 +647,11 @@ def _retries_and_one_side(
             "browser-event-missing",
             f"server {event.event_name} id={event.event_id!r} has no browser twin: the pixel "
             "never fired it",
-            "check that the page fires this event (fbq('track', ...)) with the same name "
-            "and id, and that no consent banner or ad blocker stops it",
+            "check that the page fires this event with the same name and id (its tag call, "
+            "e.g. fbq('track', ...) for Meta); if no browser event was captured at all, "
+            "check first that the browser goes through the pixelcheck proxy (pixelcheck_page, "
+            "or pytest-playwright's page in a test that uses pixelcheck), then that no "
+            "consent banner or ad blocker stops the tag",
             [event], [], event.platform, event.event_name,
         ))
     return out

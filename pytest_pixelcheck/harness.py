@@ -6,7 +6,7 @@ same way. Nothing here imports pytest.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,11 @@ from .capture import Pixelcheck
 from .events import EventStore
 from .findings import DiagnosisSettings
 from .proxy import PixelProxy
-from .redact import install_log_redaction, remember_secret
+from .redact import MASK, install_log_redaction, remember_secret
 from .sink import ConversionSink
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print access_token
 class HarnessConfig:
     browser_path: str | None = None
     headless: bool = True
@@ -37,6 +37,12 @@ class HarnessConfig:
     #: 0: any free port (tests); fixed ports let a separately started backend find them
     proxy_port: int = 0
     sink_port: int = 0
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={MASK if f.name == 'access_token' and value else repr(value)}"
+            for f in fields(self) if (value := getattr(self, f.name)) != f.default)
+        return f"HarnessConfig({shown})"
 
 
 class Harness:

@@ -15,8 +15,11 @@ from typing import Any
 from . import platforms
 from .events import Event, Source
 
+# Reprs by hand (repr=False): short, and never the events' raw requests or customer
+# data, which the generated reprs would print in every failed pytest assertion.
 
-@dataclass
+
+@dataclass(repr=False)
 class Pair:
     browser: Event
     server: Event
@@ -25,14 +28,29 @@ class Pair:
     def key(self) -> tuple[Any, ...] | None:
         return platforms.get(self.browser.platform).dedup_key(self.browser)
 
+    def __repr__(self) -> str:
+        from .redact import scrub
 
-@dataclass
+        name = self.browser.event_name if self.browser.event_name is not None else "<no name>"
+        return scrub(f"Pair({self.browser.platform} {name} id={self.browser.event_id!r} "
+                     f"browser seq={self.browser.seq} server seq={self.server.seq})")
+
+
+@dataclass(repr=False)
 class SideDuplicate:
     """Two or more copies of one conversion sent from the same side."""
 
     source: Source
     key: tuple[Any, ...]
     events: list[Event]
+
+    def __repr__(self) -> str:
+        from .redact import scrub
+
+        first = self.events[0] if self.events else None
+        what = first.label() if first is not None else "?"
+        seqs = ", ".join(str(e.seq) for e in self.events)
+        return scrub(f"SideDuplicate({len(self.events)} copies of {what} seq=[{seqs}])")
 
 
 @dataclass
@@ -63,7 +81,7 @@ class EventNameStats:
         return self.deduplicated / self.conversions if self.conversions else None
 
 
-@dataclass
+@dataclass(repr=False)
 class MatchResult:
     pairs: list[Pair] = field(default_factory=list)
     browser_only: list[Event] = field(default_factory=list)
@@ -78,6 +96,15 @@ class MatchResult:
     def ok(self) -> bool:
         return not (self.browser_only or self.server_only or self.duplicates
                     or self.undecodable or self.rejected)
+
+    def __repr__(self) -> str:
+        counts = [(len(self.pairs), "pair"), (len(self.browser_only), "browser-only"),
+                  (len(self.server_only), "server-only"), (len(self.duplicates), "duplicate"),
+                  (len(self.rejected), "rejected"), (len(self.undecodable), "undecodable")]
+        shown = ", ".join(f"{n} {label}{'s' if n != 1 and label in ('pair', 'duplicate') else ''}"
+                          for n, label in counts if n or label == "pair")
+        n = len(self.events)
+        return f"MatchResult({shown} of {n} event{'' if n == 1 else 's'})"
 
     def stats(self) -> dict[tuple[str, str], EventNameStats]:
         """Counts per (platform, event name), in order of first appearance."""

@@ -169,12 +169,13 @@ def _mask_phone(text: str) -> str:
     return f"{code}*** *** **{digits[-2:]}"
 
 
-def mask_text(text: str, limit: int = _SHOWN) -> str:
-    """``text`` with every email- and phone-shaped part masked, cut to ``limit``."""
+def mask_text(text: str, limit: int | None = _SHOWN) -> str:
+    """``text`` with every email- and phone-shaped part masked, cut to ``limit`` for a
+    one-line display; ``limit=None`` keeps its length and its lines (bodies, files)."""
     text = _EMAIL.sub(lambda m: _mask_email(m.group(0)), text)
     text = _PHONE.sub(lambda m: _mask_phone(m.group(0)) if _phone_digits_ok(m.group(0))
                       else m.group(0), text)
-    return _shorten(text, limit)
+    return text if limit is None else _shorten(text, limit)
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -42,7 +42,7 @@ _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
 
 
-@dataclass
+@dataclass(repr=False)  # the generated repr would print URLs, auth headers and bodies
 class TrafficEntry:
     """One request the proxy saw, for HAR artifacts and diagnostics."""
 
@@ -80,6 +80,15 @@ class TrafficEntry:
             except ValueError:
                 return None
         return body[:_MAX_SCANNED].decode("utf-8", "replace")
+
+    def __repr__(self) -> str:
+        from .redact import request_secrets, scrub_secrets
+        from .report import shorten
+
+        secrets = request_secrets(self.url, self.request_headers, self.request_body)
+        url = shorten(scrub_secrets(self.url, secrets), 160)
+        status = "-" if self.status is None else self.status
+        return f"TrafficEntry({self.method} {url} status={status} {self.handled_by})"
 
 
 class ProxyError(RuntimeError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote_plus, unquote_plus
 
 SECRET_PARAMS = ("access_token", "api_secret", "access-token", "client_secret")
@@ -95,13 +96,13 @@ def mask_pii(text: str) -> str:
         # a query value like %2B1%20(650)%20555-1212: mask it decoded, keep it encoded
         raw = match.group(2)
         plain = unquote_plus(raw)
-        masked = mask_text(plain, limit=len(plain) + 1)
+        masked = mask_text(plain, limit=None)
         return match.group(1) + (quote_plus(masked, safe="*()") if masked != plain else raw)
 
     text = _QUERY_VALUE.sub(encoded_value, text)
     text = _KEYED_QUERY.sub(_mask_keyed, text)
     text = _KEYED_JSON.sub(_mask_keyed, text)
-    return mask_text(text, limit=len(text) + 1)
+    return mask_text(text, limit=None)
 
 
 def scrub(text: str) -> str:
@@ -113,6 +114,43 @@ def redact_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     sensitive = {"authorization", "access-token", "cookie", "set-cookie", "x-api-key"}
     return [(k, MASK if k.lower() in sensitive and k.lower() not in ("cookie", "set-cookie")
              else redact(v)) for k, v in headers]
+
+
+#: headers whose whole value is a credential: secret by where they travel, seen or not
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "access-token",
+                            "x-api-key"})
+_SCHEME = re.compile(r"^(?:Bearer|Basic|Token|OAuth)\s+", re.IGNORECASE)
+_MAX_SECRET_SCAN = 1_000_000
+
+
+def request_secrets(url: str, headers: Iterable[tuple[str, str]] = (),
+                    body: bytes | str = b"") -> set[str]:
+    """The credentials a request carries by its structure: the values of ``access_token``
+    (and the other SECRET_PARAMS) in its query, form or JSON body, and of its
+    Authorization / Access-Token headers (with and without the ``Bearer`` scheme).
+
+    Reprs mask these whether or not a sink ever remembered them: a fabricated or
+    recorded request (a test, ``pixelcheck analyze``) never went through the sink.
+    """
+    found: set[str] = set()
+    for key, value in headers:
+        if key.lower() in SECRET_HEADERS:
+            found |= {value.strip(), _SCHEME.sub("", value.strip())}
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    for source in (url, text[:_MAX_SECRET_SCAN]):
+        for match in _PARAM.finditer(source):
+            value = match.group("value")
+            found |= {value, unquote_plus(value), quote_plus(unquote_plus(value))}
+    # short values would mask unrelated text and are not worth a token's name
+    return {s for s in found if len(s) >= 6}
+
+
+def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``scrub`` with ``secrets`` (e.g. ``request_secrets``) masked first, longest first so
+    a token that contains another is masked whole."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return scrub(text)
 
 
 _REDACTED_LOGGERS = ("mitmproxy", "werkzeug", "pytest_pixelcheck", "example_site")

@@ -212,7 +212,7 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
              f"  total: {summary['browser_events']} browser, {summary['server_events']} "
              f"server, {summary['deduplicated']} deduplicated"
              + (f", dedup rate {rate:.1%}" if rate is not None else "")
-             + f" over {summary['tests']} test(s)"]
+             + f" over {summary['tests'] - summary.get('set_aside', 0)} test(s)"]
     answers = summary["sink_answers"]
     lines.append(f"  sink answers: {answers.get('2xx', 0)} 2xx, {answers.get('4xx', 0)} 4xx, "
                  f"{answers.get('5xx', 0)} 5xx")
@@ -220,6 +220,8 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
     if codes:
         text = "  findings: " + ", ".join(f"{code} x{n}" for code, n in codes.items())
         lines += wrap(text, WIDTH, subsequent_indent="    ")
+    lines += [line for text in set_aside_notes(summary)
+              for line in wrap(text, WIDTH, initial_indent="  ", subsequent_indent="    ")]
     if summary.get("match_key_coverage"):
         from .pii import merge_coverage
 
@@ -232,9 +234,37 @@ def session_summary(report: dict[str, Any], *, verbose: bool = False) -> str:
             answers = test.get("sink_answers") or {}
             sink = (f"; sink {answers.get('2xx', 0)}/{answers.get('4xx', 0)}/"
                     f"{answers.get('5xx', 0)} (2xx/4xx/5xx)" if any(answers.values()) else "")
+            aside = (f"; set aside, expects {', '.join(test.get('expected_codes') or [])}"
+                     if test.get("expected_failure") else "")
             lines.append(f"  {test['outcome']:<7} {test['nodeid']}: {len(test['events'])} "
-                         f"events, {pairs} pairs{sink}; {found}")
+                         f"events, {pairs} pairs{sink}; {found}{aside}")
     return "\n".join(lines)
+
+
+def set_aside_notes(summary: dict[str, Any]) -> list[str]:
+    """What the session's figures leave out or count with a changed severity, one
+    sentence each (the terminal summary and the HTML report both show them)."""
+    notes = []
+    overrides = summary.get("severity_overrides") or {}
+    if overrides:
+        notes.append("severity overrides (pixelcheck_severity): "
+                     + ", ".join(f"{code}={sev}" for code, sev in sorted(overrides.items())))
+    n = summary.get("set_aside", 0)
+    if n:
+        notes.append(f"{n} test{'s' if n != 1 else ''} set aside as expected-failure tests "
+                     "(pixelcheck_expect / expect_findings): not counted in the rates, "
+                     "findings or gate")
+    caught = summary.get("caught_assertion_tests") or []
+    if caught:
+        shown = ", ".join(caught[:3]) + (f" and {len(caught) - 3} more" if len(caught) > 3
+                                         else "")
+        one = len(caught) == 1
+        notes.append(f"{len(caught)} passed test{'' if one else 's'} caught a failed "
+                     f"pixelcheck assertion (pytest.raises?) and still count{'s' if one else ''}"
+                     " in the rates, findings and gate: mark negative tests "
+                     "@pytest.mark.pixelcheck_expect(CODE, ...) or use expect_findings() to "
+                     f"set them aside ({shown})")
+    return notes
 
 
 def coverage_table_text(coverage: Any) -> str:

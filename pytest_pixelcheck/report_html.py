@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .pii import ABSENT, HASHED, MATCH_KEYS, NA, OK, OTHER, SOME, WRONG
+from .report import set_aside_notes
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -96,6 +97,8 @@ td.warn { color: #b45309; font-weight: 700; }
 .outcome-passed { background: #dcfce7; color: #166534; }
 .outcome-failed, .outcome-error { background: #fee2e2; color: #991b1b; }
 .outcome-skipped { background: #fef9c3; color: #854d0e; }
+.set-aside { background: #e0e7ff; color: #3730a3; }
+.notes { margin: 8px 0 0; padding-left: 18px; color: #374151; }
 .sev-error { background: #fee2e2; color: #991b1b; }
 .sev-warning { background: #fef3c7; color: #92400e; }
 .sev-info { background: #e0f2fe; color: #075985; }
@@ -223,10 +226,13 @@ def _summary(report: dict[str, Any]) -> str:
                     and bool(severities.get(sev)))
               for sev in sorted(set(severities) | {"error", "warning", "info"},
                                 key=lambda v: -SEVERITY_RANK.get(v, -1))]
+    notes = "".join(f"<li>{_e(n)}</li>" for n in set_aside_notes(s))
     return (f'<header id="summary" class="card"><h1>pytest-pixelcheck report</h1>'
             f'<div class="muted">generated {_e(report.get("generated_at"))} · report format '
             f'{_e(report.get("format"))} v{_e(report.get("version"))}</div>'
-            f'{_gate_banner(report)}<div class="totals">{"".join(stats)}</div></header>')
+            f'{_gate_banner(report)}<div class="totals">{"".join(stats)}</div>'
+            + (f'<ul class="notes" id="notes">{notes}</ul>' if notes else "")
+            + "</header>")
 
 
 def _dedup_table(rows: list[dict[str, Any]], min_rate: float | None = None) -> str:
@@ -604,7 +610,10 @@ def _findings(test: dict[str, Any]) -> str:
         refs = "; ".join(_event_ref(events.get(s), s, t0) for s in f.get("events") or [])
         items.append(
             f'<li class="finding {_e(sev)}" data-code="{_e(f.get("code"))}">'
-            f'<span class="badge sev-{_e(sev)}">{_e(sev)}</span> <code>{_e(f.get("code"))}'
+            f'<span class="badge sev-{_e(sev)}"'
+            + (f' title="default severity: {_e(f["default_severity"])} (pixelcheck_severity)">'
+               f'{_e(sev)}*' if f.get("default_severity") else f'>{_e(sev)}')
+            + f'</span> <code>{_e(f.get("code"))}'
             f'</code> {_e(f.get("message"))}'
             + (f'<pre>{_e(chr(10).join(map(str, details)))}</pre>' if details else "")
             + (f'<div class="fix"><b>fix:</b> {_e(f.get("fix"))}</div>' if f.get("fix") else "")
@@ -621,9 +630,14 @@ def _test(index: int, test: dict[str, Any]) -> str:
     facts = (f"{browser} browser · {len(events) - browser} server events · "
              f"{len(test.get('pairs') or [])} deduplicated pairs · {n_findings} finding"
              f"{'s' if n_findings != 1 else ''}")
+    if test.get("expected_failure"):
+        facts += (" · set aside from the summary: a negative test expecting "
+                  + ", ".join(_e(c) for c in test.get("expected_codes") or []))
+    aside = (' <span class="badge set-aside" title="pixelcheck_expect / expect_findings">'
+             "expected-failure test</span>" if test.get("expected_failure") else "")
     return (f'<section class="test card" id="test-{index}" data-nodeid="{_e(test.get("nodeid"))}">'
             f'<h2><code>{_e(test.get("nodeid"))}</code> '
-            f'<span class="badge outcome outcome-{_e(outcome)}">{_e(outcome)}</span></h2>'
+            f'<span class="badge outcome outcome-{_e(outcome)}">{_e(outcome)}</span>{aside}</h2>'
             f'<div class="muted">{facts}</div>{_timeline(test)}{_findings(test)}'
             f"{_test_coverage(test)}</section>")
 

@@ -165,7 +165,7 @@ def test_batch_of_events_and_numeric_event_id():
      "not a JSON array"),
     (b'{"data": {"event_name": "Purchase"}}', "application/json", "not an array"),
     (b'{"data": []}', "application/json", "empty array"),
-    (b'{"data": ["Purchase"]}', "application/json", "that is not a JSON object; Meta expects an event object"),
+    (b'{"data": ["Purchase"]}', "application/json", "not a JSON object; Meta expects"),
     (b'{"data": [{"event_time": 1}]}', "application/json", "no event_name"),
     (b"\xff\xfe\x00garbage", "application/octet-stream", "UTF-8"),
     (b"[1, 2]", "application/json", "not a JSON object"),

@@ -146,11 +146,10 @@ WITH_PYTEST_PLAYWRIGHT = '''
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": EXECUTABLE}
 
-def test_their_page_is_not_proxied(page, pixelcheck, httpserver):
+def test_their_page_is_proxied_too(page, pixelcheck, httpserver):
     httpserver.expect_request("/").respond_with_data(PAGE, content_type="text/html")
     page.goto(httpserver.url_for("/"))
-    page.wait_for_load_state("networkidle")
-    assert pixelcheck.browser_events == []
+    assert pixelcheck.wait_for("Lead", source="browser").event_id == "L1"
 '''
 
 

@@ -24,6 +24,15 @@ from example_site import SiteProcess
 def shop_url(pixelcheck_sink):
     with SiteProcess(pixelcheck_sink.url) as site:
         yield site.url
+
+'''
+
+# Only where Playwright's own Chromium is not installed: point pytest-playwright at the
+# one pixelcheck found, as such a user would (found here, where HOME is the real one).
+EXECUTABLE = '''
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {{**browser_type_launch_args, "executable_path": {executable!r}}}
 '''
 
 
@@ -36,8 +45,13 @@ def recipes(lang: str = "python") -> dict[str, str]:
 
 def test_every_python_recipe_in_the_readme_passes(pytester):
     python = recipes("python")
-    assert {"first-test", "python-sdk", "plain-http", "proxy-route"} <= set(python)
-    pytester.makeconftest(CONFTEST)
+    assert {"first-test", "python-sdk", "plain-http", "proxy-route",
+            "pytest-playwright"} <= set(python)
+    from pytest_pixelcheck.browser import find_chromium
+
+    executable = find_chromium().executable_path
+    pytester.makeconftest(CONFTEST + (EXECUTABLE.format(executable=executable)
+                                      if executable else ""))
     for name, code in python.items():
         pytester.makepyfile(**{f"test_recipe_{name.replace('-', '_')}": code})
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")

@@ -77,3 +77,12 @@ def test_token_in_a_compressed_page_is_found():
     found = exposed_tokens([page, image], ["EAAsecret-123"])
     assert [f.code for f in found] == ["exposed-access-token"]
     assert "EAAsecret-123" not in found[0].message and "/thanks" in found[0].message
+
+
+def test_scrub_keeps_the_lines_of_a_multi_line_body():
+    from pytest_pixelcheck.redact import scrub
+
+    body = '{\n "a": 1,\n "email": "jane.doe@example.com",\n "b": 2\n}'
+    scrubbed = scrub(body)
+    assert scrubbed.count("\n") == 4 and "…" not in scrubbed
+    assert "jane.doe@example.com" not in scrubbed and '"b": 2' in scrubbed

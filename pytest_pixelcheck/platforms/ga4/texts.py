@@ -1,0 +1,77 @@
+"""GA4's words for the fixes: the gtag.js call and the Measurement Protocol field to
+change, for the core's finding codes (``GA4.fix``) and for GA4's own findings."""
+
+from __future__ import annotations
+
+from ...events import Event
+
+PAGE_PURCHASE = ("gtag('event', 'purchase', {transaction_id: ORDER_ID, value: 25.0, "
+                 "currency: 'USD', items: [...]})")
+MP_PURCHASE = ("POST /mp/collect?measurement_id=G-...&api_secret=... with {client_id: <the "
+               "_ga cookie's last two parts>, events: [{name: 'purchase', params: "
+               "{transaction_id: ORDER_ID, value, currency, items, session_id, "
+               "engagement_time_msec}}]}")
+SAME_ID = (f"send the order id as transaction_id on both sides, byte for byte: "
+           f"{PAGE_PURCHASE} in the page and events[].params.transaction_id = ORDER_ID in "
+           "the Measurement Protocol call")
+CLIENT_ID = ("send the browser's client id: read the _ga cookie (GA1.1.<random>.<seconds>) "
+             "on the server and put its last two parts in the Measurement Protocol body's "
+             "client_id (and the _ga_<id> cookie's session id in params.session_id); never "
+             "mint a new one")
+DROPPED = ("check the call against /debug/mp/collect (same body; it answers "
+           "validationMessages) and fix what it lists; /mp/collect answers 2xx even for "
+           "events Google throws away")
+
+
+def _measurement_id(event: Event | None) -> str:
+    return event.pixel_id if event is not None and event.pixel_id else "G-..."
+
+
+def fix_text(code: str, event: Event | None = None) -> str | None:
+    """The fix for a finding ``code`` in GA4's terms, or None for the core's text."""
+    name = event.event_name if event is not None and event.event_name else "purchase"
+    if code in ("near-miss-event-id", "reused-event-id", "server-retry-new-id"):
+        return SAME_ID
+    if code == "missing-event-id":
+        if event is not None and event.source == "server":
+            return ("set events[].params.transaction_id in the Measurement Protocol call to "
+                    "the order id the page sends: " + MP_PURCHASE)
+        return "pass the order id as transaction_id: " + PAGE_PURCHASE
+    if code == "server-event-missing":
+        return ("send the purchase from the backend too, once the order is paid: "
+                + MP_PURCHASE)
+    if code == "browser-event-missing":
+        return (f"fire {PAGE_PURCHASE} on the confirmation page, after gtag('config', "
+                f"'{_measurement_id(event)}')")
+    if code == "wrong-pixel":
+        return (f"post the Measurement Protocol call with measurement_id="
+                f"{_measurement_id(event)}, the G- id the page passes to gtag('config', ...); "
+                "another id lands in another data stream")
+    if code == "event-name-mismatch":
+        return ("name the event 'purchase' (lower case) on both sides: GA4 names are "
+                "case-sensitive and only 'purchase' merges on transaction_id")
+    if code == "test-event-code":
+        return ("post to /mp/collect in production: /debug/mp/collect only validates and "
+                "never records. GA4 has no test code; to see test events in DebugView add "
+                "params.debug_mode: true (browser: gtag('config', ID, {debug_mode: true})), "
+                "and use validation_behavior: 'ENFORCE_RECOMMENDATIONS' while developing")
+    if code in ("event-time-too-old", "server-call-rejected"):
+        return ("send the event within 72 hours, or leave timestamp_micros out (Google uses "
+                "the arrival time); " + DROPPED)
+    if code == "event-time-in-milliseconds":
+        return "timestamp_micros is Unix time in microseconds: seconds x 1,000,000"
+    if code == "event-time-in-future":
+        return "timestamp_micros must record the past: drop it or use the order's time"
+    if code == "duplicate-browser-trigger":
+        return (f"fire {name} once per order: GA4 merges repeated purchases only when they "
+                "carry the same transaction_id from the same user, and counts every other "
+                "event each time (guard the thank-you page with a stored flag)")
+    if code == "duplicate-server-send":
+        return ("send each purchase once; a retry must keep the same transaction_id and "
+                "client_id so GA4 merges it")
+    if code == "payload-mismatch":
+        return ("build value, currency and items of the gtag.js purchase and the "
+                "Measurement Protocol purchase from the same order record")
+    if code == "undecodable-request":
+        return DROPPED if event is not None and event.source == "server" else None
+    return None

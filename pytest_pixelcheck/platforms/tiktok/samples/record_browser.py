@@ -1,0 +1,96 @@
+"""Record the browser samples: TikTok's base code + the pixelcheck stand-in of
+events.js in a real Chromium, through the pixelcheck proxy, offline.
+
+    .venv/bin/python pytest_pixelcheck/platforms/tiktok/samples/record_browser.py
+
+Writes ``browser-*.json`` next to this file: the exact request the proxy captured for
+each hit (method, URL, headers, body), and what the decoder must read from it. The
+page is served by a local http.server; the proxy answers analytics.tiktok.com itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+PIXEL = "CPIXEL0TIKTOK1234567"
+TTCLID = "E.C.P.pixelcheckClick123"
+
+
+def page_html(base_code: str) -> bytes:
+    return f"""<!doctype html><html><head><title>thanks</title><script>
+{base_code}
+ttq.page();
+ttq.identify({{"email": " John.Doe@Example.COM ", "phone_number": "+1 (650) 555-1212",
+              "external_id": "cust-42"}});
+ttq.track('CompletePayment', {{"contents": [{{"content_id": "sku-1", "quantity": 2,
+  "price": 12.5}}], "content_type": "product", "value": 25.0, "currency": "USD",
+  "order_id": "ORD-1"}}, {{event_id: 'purchase.ORD-1'}});
+</script></head><body>thanks</body></html>""".encode()
+
+
+class _Page(BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+def main() -> None:
+    from example_site.trackers.tiktok import BASE_CODE
+    from pytest_pixelcheck.harness import Harness
+
+    _Page.body = page_html(BASE_CODE.replace("PIXEL_CODE", f"'{PIXEL}'"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    harness = Harness().start()
+    try:
+        context = harness.browser().new_context()
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{server.server_address[1]}/thanks/ORD-1?ttclid={TTCLID}")
+        harness.store.wait_until(
+            lambda events: any(e.event_name == "CompletePayment" for e in events), 0, 10)
+        events = harness.store.since(0)
+        context.close()
+    finally:
+        harness.stop()
+        server.shutdown()
+    names = {"Pageview": "browser-pageview", "EnrichAM": "browser-identify-enricham",
+             "CompletePayment": "browser-completepayment"}
+    for event in events:
+        stem = names.get(event.event_name or "")
+        if stem is None or event.raw is None:
+            continue
+        request = event.raw.to_dict()
+        sample = {
+            "kind": "browser",
+            "source": ("recorded by samples/record_browser.py: TikTok's base code and "
+                       "pixelcheck's events.js stand-in in headless Chromium, through the "
+                       "pixelcheck proxy (sendBeacon POST as Chromium put it on the wire)"),
+            "request": {"method": request["method"], "url": request["url"],
+                        "headers": request["headers"], "body": request["body"]},
+            "expect": {
+                "events": [{"event_name": event.event_name, "event_id": event.event_id,
+                            "pixel_id": event.pixel_id}],
+                "status": 200,
+                "not_a_conversion": bool(event.extra.get("not_a_conversion")),
+            },
+        }
+        path = HERE / f"{stem}.json"
+        path.write_text(json.dumps(sample, indent=1) + "\n", encoding="utf-8")
+        print("wrote", path.name)
+
+
+if __name__ == "__main__":
+    main()
