@@ -1,7 +1,7 @@
 """JSON Schema validation of server API payloads, with readable field paths.
 
-Schemas are data files in ``pytest_pixelcheck/schemas``; a platform names the
-one its request bodies must satisfy. Errors come back as (path, reason) pairs
+Schemas are data files in each platform's folder; a platform names the one its
+request bodies must satisfy. Errors come back as (path, reason) pairs
 such as ``data[0].user_data.client_user_agent: missing``.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,9 @@ class Violation:
 
 
 @cache
-def validator(schema: str | Path) -> Draft202012Validator:
-    """The validator of a schema: a ``Path`` to a JSON file (a platform folder's own),
-    or the name of one in ``pytest_pixelcheck/schemas``."""
-    if isinstance(schema, Path):
-        text = schema.read_text(encoding="utf-8")
-    else:
-        text = resources.files(__package__).joinpath("schemas", f"{schema}.json").read_text()
+def validator(schema: Path) -> Draft202012Validator:
+    """The validator of a JSON Schema file (each platform folder keeps its own)."""
+    text = schema.read_text(encoding="utf-8")
     loaded = json.loads(text)
     Draft202012Validator.check_schema(loaded)
     return Draft202012Validator(loaded)
@@ -78,9 +73,9 @@ def _short(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def validate(schema_name: str | Path, payload: Any, *, limit: int = 20) -> list[Violation]:
+def validate(schema: Path, payload: Any, *, limit: int = 20) -> list[Violation]:
     """Every violation (up to ``limit``), ordered by path for stable messages."""
-    errors = sorted(validator(schema_name).iter_errors(payload),
+    errors = sorted(validator(schema).iter_errors(payload),
                     key=lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p))
                                    for p in e.absolute_path])
     seen: dict[Violation, None] = {}

@@ -10,6 +10,7 @@ from recorded import FIXTURES
 
 from pytest_pixelcheck import platforms
 from pytest_pixelcheck.events import CapturedRequest
+from pytest_pixelcheck.platforms.meta.platform import SCHEMA
 from pytest_pixelcheck.validation import validate
 
 PAYLOADS = FIXTURES / "meta" / "payloads"
@@ -21,7 +22,7 @@ def payload(name):
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in PAYLOADS.glob("valid_*.json")))
 def test_valid_payloads_pass(name):
-    assert validate("meta_capi_request", payload(name)) == []
+    assert validate(SCHEMA, payload(name)) == []
 
 
 @pytest.mark.parametrize("name, expected", [
@@ -42,14 +43,14 @@ def test_valid_payloads_pass(name):
         "data[0].user_data.client_user_agent: missing (required)"]),
 ])
 def test_invalid_payloads_name_the_field_and_the_reason(name, expected):
-    found = [str(v) for v in validate("meta_capi_request", payload(name))]
+    found = [str(v) for v in validate(SCHEMA, payload(name))]
     for line in expected:
         assert any(f.startswith(line) for f in found), (line, found)
 
 
 def test_more_than_1000_events():
     event = payload("valid_website_purchase")["data"][0]
-    found = [str(v) for v in validate("meta_capi_request", {"data": [event] * 1001})]
+    found = [str(v) for v in validate(SCHEMA, {"data": [event] * 1001})]
     assert found == ["data: has 1001 items, at most 1000 allowed"]
 
 

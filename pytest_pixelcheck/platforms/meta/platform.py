@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from ..events import CapturedRequest, Event
-from ..validation import validate
-from ..wire import (
+from ...events import CapturedRequest, Event
+from ...validation import validate
+from ...wire import (
     WireError,
     decompressed_body,
     form_params,
@@ -22,10 +22,10 @@ from ..wire import (
     path_of,
     query_params,
 )
-from . import CannedResponse, Platform, ServerAnswer, register
+from .. import CannedResponse, Platform, ServerAnswer, register
 
 NAME = "meta"
-SCHEMA = "meta_capi_request"
+SCHEMA = Path(__file__).with_name("schema_capi_request.json")
 MAX_EVENT_AGE_DAYS = 7
 GRAPH_HOST = "graph.facebook.com"
 _PIXEL_HOST = re.compile(r"^(?:www\.(?:[a-z0-9-]+\.)?)?facebook\.com$")
@@ -118,7 +118,7 @@ class Meta(Platform):
         if path.startswith("/signals/config/"):
             return CannedResponse(200, b"/* pixelcheck: no remote config offline */",
                                   "application/javascript")
-        script = resources.files(__package__).joinpath("meta_fbevents.js").read_bytes()
+        script = Path(__file__).with_name("fbevents.js").read_bytes()
         return CannedResponse(200, script, "application/javascript; charset=utf-8")
 
     def decode_browser(self, request: CapturedRequest) -> list[Event]:
