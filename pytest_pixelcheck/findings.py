@@ -126,8 +126,8 @@ def parse_severity_overrides(text: str | Iterable[str] | None) -> dict[str, Seve
     return out
 
 
-_ID_FIX = ("pass one id to both sides: fbq('track', NAME, {...}, {eventID: ID}) in the page "
-           "and event_id=ID in the Conversions API call, byte for byte")
+_ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
+           "and the server call's event id")
 
 
 @dataclass(repr=False)  # the generated repr would print events' raw requests
@@ -273,9 +273,27 @@ def diagnose(
     findings += _reused_ids(result, earlier_events)
     findings += _timing(result, settings)
     findings += _payload(result)
+    findings += _platforms_own(result)
     findings = _one_wrong_pixel_finding_per_pixel(findings)
+    in_platform_words(findings)
     findings.sort(key=lambda f: (-SEVERITY_RANK[f.severity], _first_seq(f)))
     return findings
+
+
+def _platforms_own(result: MatchResult) -> list[Finding]:
+    """What only a platform knows to look for: its own rules on the whole capture
+    (GA4's empty transaction ids) and its cookie and click ids on each merged pair."""
+    out: list[Finding] = []
+    for name in dict.fromkeys(e.platform for e in result.events):
+        try:
+            platform = platforms.get(name)
+        except KeyError:
+            continue
+        out += platform.findings(result)
+        for pair in result.pairs:
+            if pair.browser.platform == name:
+                out += platform.identity_findings(pair)
+    return out
 
 
 def _one_wrong_pixel_finding_per_pixel(findings: list[Finding]) -> list[Finding]:
@@ -335,12 +353,32 @@ def _undecodable(result: MatchResult) -> list[Finding]:
 
 
 def _error_message(event: Event) -> str:
+    return _platform(event).answer_text(event)
+
+
+def _platform(event: Event) -> platforms.Platform:
+    """The event's platform, or a neutral stand-in for one nobody registered."""
     try:
-        body = json.loads(event.raw.response_body) if event.raw else {}
-        error = body.get("error", {})
-        return str(error.get("error_user_title") or error.get("message") or body)
-    except (ValueError, AttributeError):
-        return "(no readable error body)"
+        return platforms.get(event.platform)
+    except KeyError:
+        return platforms.UNKNOWN
+
+
+def in_platform_words(findings: list[Finding]) -> list[Finding]:
+    """Each finding's fix in its platform's own words (its tag's call, its API's
+    field), where the platform has them; the neutral text stays otherwise."""
+    for finding in findings:
+        if finding.platform is None:
+            continue
+        try:
+            platform = platforms.get(finding.platform)
+        except KeyError:
+            continue
+        event = finding.events[0] if finding.events else None
+        better = platform.fix(finding.code, event)
+        if better:
+            finding.fix = better
+    return findings
 
 
 def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Event]]:
@@ -385,10 +423,11 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
                 others.remove(twin)
                 involved.append(twin)
                 details.append(f"the {twin.source} {twin.event_name} has id {twin.event_id!r}")
-            fix = ("send event_id in the Conversions API call, the same value as the pixel's "
-                   "eventID" if source == "server" else
-                   "pass {eventID: ID} as the 4th argument of fbq('track', ...), the same ID "
-                   "the server sends as event_id")
+            words = _platform(event)
+            fix = (f"send the event id in {words.api_name} call, the same value as "
+                   f"{words.tag_name} sends" if source == "server" else
+                   f"pass the event id to {words.tag_name} for this event, the same id the "
+                   "server sends")
             out.append(Finding(
                 "missing-event-id",
                 f"the {source} {event.event_name} has no event id, so it cannot be "
@@ -409,8 +448,7 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             "wrong-pixel",
             f"{browser.event_name} id={browser.event_id!r} went to pixel {browser.pixel_id} "
             f"from the browser but to pixel {server.pixel_id} from the server",
-            "send the Conversions API call to the pixel the page initialises "
-            f"(POST /{{version}}/{browser.pixel_id}/events)",
+            f"send the server call to the pixel the page initialises ({browser.pixel_id})",
             [browser, server], details, browser.platform, browser.event_name,
         )
     if browser.pixel_id != server.pixel_id:
@@ -426,7 +464,8 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             f"browser {browser.event_name!r} and server {server.event_name!r} carry "
             f"{'the same id' if same_id else 'nearly the same id'}; {how}",
             f"use one event name on both sides (the standard name is probably "
-            f"{_standard_name(browser.event_name, server.event_name)!r}). {rule}",
+            f"{_standard_name(_platform(browser), browser.event_name, server.event_name)!r})."
+            f" {rule}",
             [browser, server], details, browser.platform, browser.event_name,
         )
     if same_name and id_note:
@@ -440,17 +479,9 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     return None
 
 
-STANDARD_EVENTS = (
-    "AddPaymentInfo", "AddToCart", "AddToWishlist", "CompleteRegistration", "Contact",
-    "CustomizeProduct", "Donate", "FindLocation", "InitiateCheckout", "Lead", "PageView",
-    "Purchase", "Schedule", "Search", "StartTrial", "SubmitApplication", "Subscribe",
-    "ViewContent",
-)
-
-
-def _standard_name(*names: str | None) -> str:
+def _standard_name(platform: platforms.Platform, *names: str | None) -> str:
     for name in names:
-        for standard in STANDARD_EVENTS:
+        for standard in platform.standard_events:
             if name and name.lower() == standard.lower():
                 return standard
     return next((n for n in names if n), "")
@@ -470,7 +501,7 @@ def _duplicates(result: MatchResult) -> list[Finding]:
                 "duplicate-browser-trigger",
                 f"browser fired {name} id={eid!r} {len(dup.events)} times (again at {times})",
                 "make the tag fire once: look for a trigger bound twice in the tag manager, "
-                "a second fbq('track') call, or a page that re-fires on reload",
+                "a second call of the tag for this event, or a page that re-fires on reload",
                 dup.events, [f"page: {p}" for p in pages], first.platform, name,
             ))
         else:
@@ -500,19 +531,9 @@ def _distinct_payloads(events: Sequence[Event]) -> bool:
     return len({_identity(e) for e in events}) > 1
 
 
-_TRANSIENT_STATUSES = {429, 500, 502, 503, 504}
-
-
 def _transient(event: Event) -> bool:
-    """Was the answer one a client should retry (5xx, 429, or is_transient)?"""
-    status = event.raw.response_status if event.raw else None
-    if status in _TRANSIENT_STATUSES:
-        return True
-    try:
-        body = json.loads(event.raw.response_body) if event.raw else {}
-        return bool(body.get("error", {}).get("is_transient"))
-    except (ValueError, AttributeError):
-        return False
+    """Was the answer one a client should retry? The platform's answer says."""
+    return _platform(event).is_transient(event)
 
 
 def _answer_line(event: Event) -> str:
@@ -636,8 +657,8 @@ def _retries_and_one_side(
     for event in browser_left:
         out.append(Finding(
             "server-event-missing",
-            f"browser {event.event_name} id={event.event_id!r} has no server twin: the "
-            "Conversions API call never arrived within the wait",
+            f"browser {event.event_name} id={event.event_id!r} has no server twin: "
+            f"{_platform(event).api_name} call never arrived within the wait",
             "check that the backend sends this event (and its logs for errors); if it is "
             "only late, wait longer (timeout= of the assertion, --timeout of the command)",
             [event], [], event.platform, event.event_name,
@@ -645,10 +666,10 @@ def _retries_and_one_side(
     for event in server_left:
         out.append(Finding(
             "browser-event-missing",
-            f"server {event.event_name} id={event.event_id!r} has no browser twin: the pixel "
-            "never fired it",
-            "check that the page fires this event with the same name and id (its tag call, "
-            "e.g. fbq('track', ...) for Meta); if no browser event was captured at all, "
+            f"server {event.event_name} id={event.event_id!r} has no browser twin: "
+            f"{_platform(event).tag_name} never fired it",
+            "check that the page fires this event with the same name and id; if no browser "
+            "event was captured at all, "
             "check first that the browser goes through the pixelcheck proxy (pixelcheck_page, "
             "or pytest-playwright's page in a test that uses pixelcheck), then that no "
             "consent banner or ad blocker stops the tag",
@@ -725,17 +746,17 @@ def _timing(result: MatchResult, settings: DiagnosisSettings) -> list[Finding]:
                 "server-event-late",
                 f"server {pair.server.event_name} id={pair.server.event_id!r} arrived "
                 f"{delay:.1f}s after the browser's (threshold {settings.late_after:g}s)",
-                "send the Conversions API call when the conversion happens, not from a "
-                "delayed batch; set pixelcheck_late_after to tune the threshold",
+                "send the server call when the conversion happens, not from a delayed "
+                "batch; set pixelcheck_late_after to tune the threshold",
                 [pair.browser, pair.server], [], pair.server.platform, pair.server.event_name,
             ))
         elif -delay > settings.race_tolerance:
             out.append(Finding(
                 "server-before-browser",
                 f"server {pair.server.event_name} id={pair.server.event_id!r} arrived "
-                f"{-delay:.1f}s before the browser's: if the pixel is slow or blocked on a "
+                f"{-delay:.1f}s before the browser's: if the tag is slow or blocked on a "
                 "real visit, the two may not merge",
-                "fine when both arrive within minutes; make sure the page fires the pixel "
+                "fine when both arrive within minutes; make sure the page fires the tag's "
                 "event promptly and with the same id",
                 [pair.browser, pair.server], [], pair.server.platform, pair.server.event_name,
             ))
@@ -743,20 +764,27 @@ def _timing(result: MatchResult, settings: DiagnosisSettings) -> list[Finding]:
         if event.source != "server" or not event.decoded or event.event_time is None:
             continue
         raw = event.event_time_raw
-        if event.event_time > 1e11:
+        platform = _platform(event)
+        # decoders give seconds; a time a thousand times past now was sent in a unit
+        # a thousand times too small
+        if event.event_time > event.arrival_time * 100:
             out.append(Finding(
                 "event-time-in-milliseconds",
-                f"server {event.event_name} event_time={raw} is in milliseconds",
-                "send event_time as Unix seconds: int(time.time()), not Date.now()",
+                f"server {event.event_name} event time {raw} is 1000 times too large: "
+                f"{platform.title or platform.name} expects {platform.event_time_unit}",
+                f"send the event time in {platform.event_time_unit}: int(time.time()) in "
+                "Python, Math.floor(Date.now() / 1000) in JavaScript",
                 [event], [], event.platform, event.event_name,
             ))
             continue
         age = event.arrival_time - event.event_time
-        if age > settings.max_age_days * 86400:
+        max_age = platform.max_event_age or settings.max_age_days * 86400
+        if age > max_age:
             out.append(Finding(
                 "event-time-too-old",
-                f"server {event.event_name} event_time={raw} is {age / 86400:.1f} days old; "
-                f"the platform rejects the whole batch beyond {settings.max_age_days:g} days",
+                f"server {event.event_name} event time {raw} is {age / 86400:.1f} days old; "
+                f"{platform.title or platform.name} refuses events older than "
+                f"{max_age / 86400:g} days",
                 "set event_time to when the conversion happened, in Unix seconds; do not "
                 "replay stale events",
                 [event], [], event.platform, event.event_name,

@@ -236,8 +236,14 @@ def settled(events: list[Event], names: list[str] | None = None,
 
 
 def accepted(event: Event) -> bool:
-    """False for a server event the sink answered with an error status."""
-    if event.source != "server" or event.raw is None or event.raw.response_status is None:
+    """False for a server event the platform did not count: answered with an error
+    status, or refused inside a 2xx answer (TikTok's ``code``, GA4's silent drops),
+    which the platform notes as ``extra["rejected_by_platform"]``."""
+    if event.source != "server":
+        return True
+    if event.extra.get("rejected_by_platform"):
+        return False
+    if event.raw is None or event.raw.response_status is None:
         return True
     return 200 <= event.raw.response_status < 300
 

@@ -78,6 +78,10 @@ class Platform(ABC):
     future_tolerance: float = 300.0
     #: folder of recorded samples (``samples/*.json``) for the conformance suite
     samples_dir: Path | None = None
+    #: the unit the server API wants event times in, as its documentation words it
+    event_time_unit: str = "Unix seconds"
+    #: the platform's standard event names, to suggest the right spelling
+    standard_events: tuple[str, ...] = ()
 
     # --- browser side -----------------------------------------------------------------
 
@@ -162,6 +166,43 @@ class Platform(ABC):
     def identity_findings(self, pair: Any) -> list[Any]:
         """Findings on the platform's cookie and click ids of a merged pair."""
         return []
+
+    def findings(self, result: Any) -> list[Any]:
+        """Findings only this platform knows to look for, over one test's
+        ``MatchResult`` (its own events only)."""
+        return []
+
+
+class UnknownPlatform(Platform):
+    """Stands for events of a platform nobody registered (an old capture, a typo):
+    neutral words, nothing decoded, nothing merged."""
+
+    name = "unknown"
+    title = "the platform"
+
+    def is_collection(self, host: str, path: str) -> bool:
+        return False
+
+    def decode_browser(self, request: CapturedRequest) -> list[Event]:
+        return []
+
+    def is_server_api(self, host: str | None, path: str) -> bool:
+        return False
+
+    def handle_server(self, request: CapturedRequest) -> ServerAnswer:
+        raise NotImplementedError("no platform is registered for this request")
+
+    def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
+        return 500, {"error": {"message": f"pixelcheck: no platform answers {kind!r}"}}
+
+    def dedup_key(self, event: Event) -> tuple[Any, ...] | None:
+        return None
+
+    def dedup_rule(self) -> str:
+        return ""
+
+
+UNKNOWN = UnknownPlatform()
 
 
 _REGISTRY: dict[str, Platform] = {}

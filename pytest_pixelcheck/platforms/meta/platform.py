@@ -23,6 +23,7 @@ from ...wire import (
     query_params,
 )
 from .. import CannedResponse, Platform, ServerAnswer, register
+from .texts import fix_text
 
 NAME = "meta"
 SCHEMA = Path(__file__).with_name("schema_capi_request.json")
@@ -80,6 +81,16 @@ def _preview(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
+def _graph_error_of(event: Event) -> dict[str, Any]:
+    """The Graph API error object the sink answered this event's call with, or {}."""
+    try:
+        body = json.loads(event.raw.response_body) if event.raw else {}
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
 def _as_seconds(value: Any) -> float | None:
     try:
         return float(value)
@@ -105,7 +116,34 @@ def _events_in_strings(data: list[Any]) -> tuple[list[Any], list[int]]:
 
 class Meta(Platform):
     name = NAME
+    title = "Meta"
+    tag_name = "the Meta Pixel (fbq)"
+    api_name = "the Conversions API"
     server_hosts = frozenset({GRAPH_HOST})
+    secret_params = frozenset({"access_token", "appsecret_proof"})
+    max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
+    standard_events = (
+        "AddPaymentInfo", "AddToCart", "AddToWishlist", "CompleteRegistration", "Contact",
+        "CustomizeProduct", "Donate", "FindLocation", "InitiateCheckout", "Lead", "PageView",
+        "Purchase", "Schedule", "Search", "StartTrial", "SubmitApplication", "Subscribe",
+        "ViewContent",
+    )
+    samples_dir = Path(__file__).with_name("samples")
+
+    def is_transient(self, event: Event) -> bool:
+        """5xx and 429, and any answer whose Graph error says ``is_transient``."""
+        if super().is_transient(event):
+            return True
+        return bool(_graph_error_of(event).get("is_transient"))
+
+    def answer_text(self, event: Event) -> str:
+        error = _graph_error_of(event)
+        if not error:
+            return super().answer_text(event)
+        return str(error.get("error_user_title") or error.get("message") or error)
+
+    def fix(self, code: str, event: Event | None = None) -> str | None:
+        return fix_text(code, event)
 
     # --- browser side -----------------------------------------------------------------
 

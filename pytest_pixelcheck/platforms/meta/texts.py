@@ -1,0 +1,42 @@
+"""Meta's fixes in Meta's own words: the Pixel's ``fbq`` calls and the Conversions
+API's fields. The core's neutral texts stand where Meta has nothing better."""
+
+from __future__ import annotations
+
+from ...events import Event
+
+FIXES: dict[str, str] = {
+    "near-miss-event-id": "pass one id to both sides: fbq('track', NAME, {...}, {eventID: ID}) "
+                          "in the page and event_id=ID in the Conversions API call, byte "
+                          "for byte",
+    "wrong-pixel": "send the Conversions API call to the pixel the page initialises "
+                   "(POST /{version}/PIXEL/events)",
+    "duplicate-browser-trigger": "make the tag fire once: look for a trigger bound twice in "
+                                 "the tag manager, a second fbq('track') call, or a page "
+                                 "that re-fires on reload",
+    "server-event-late": "send the Conversions API call when the conversion happens, not "
+                         "from a delayed batch; set pixelcheck_late_after to tune the "
+                         "threshold",
+    "event-time-in-milliseconds": "send event_time as Unix seconds: int(time.time()), not "
+                                  "Date.now()",
+    "event-time-too-old": "set event_time to when the conversion happened, in Unix seconds; "
+                          "Meta rejects the whole request when one event is over 7 days old",
+    "test-event-code": "take test_event_code out of the production configuration; set it "
+                       "only in the Events Manager test setup",
+}
+MISSING_ID = {
+    "server": "send event_id in the Conversions API call, the same value as the pixel's "
+              "eventID",
+    "browser": "pass {eventID: ID} as the 4th argument of fbq('track', ...), the same ID the "
+               "server sends as event_id",
+}
+
+
+def fix_text(code: str, event: Event | None) -> str | None:
+    if code == "missing-event-id" and event is not None:
+        return MISSING_ID[event.source]
+    text = FIXES.get(code)
+    if text is None or event is None:
+        return text
+    return (text.replace("NAME", repr(event.event_name))
+            .replace("PIXEL", str(event.pixel_id)))
