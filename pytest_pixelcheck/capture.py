@@ -11,7 +11,14 @@ from typing import Any
 
 from .artifacts import status_classes
 from .events import AppendLog, Event, EventStore, Source
-from .findings import SEVERITY_RANK, DiagnosisSettings, Finding, diagnose, register_codes
+from .findings import (
+    SEVERITY_RANK,
+    DiagnosisSettings,
+    Finding,
+    diagnose,
+    in_platform_words,
+    register_codes,
+)
 from .matching import MatchResult, match_events
 from .pii import Customer, check_pii
 from .playwright_wiring import browser_not_proxied, not_proxied_hint
@@ -230,6 +237,7 @@ class Pixelcheck:
         found += unexpected_pixels(result.events, self.allowed_pixels)
         found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
+        in_platform_words(found)
         # stable: diagnose's own order holds within a severity
         return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])
 

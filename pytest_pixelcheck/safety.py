@@ -17,7 +17,7 @@ from .wire import host_of
 
 register_codes({
     "exposed-access-token": ("error", "a server API access token reached the browser"),
-    "test-event-code": ("warning", "server events carry a test_event_code"),
+    "test-event-code": ("warning", "server events carry their platform's test code"),
     "unexpected-pixel": ("error", "a pixel outside the allowed list fired"),
     "proxy-not-trusted": ("error", "the browser refused the proxy's certificate"),
 })
@@ -77,43 +77,60 @@ def exposed_tokens(traffic: Sequence[TrafficEntry], tokens: Iterable[str]) -> li
 
 
 def test_event_codes(events: Sequence[Event]) -> list[Finding]:
-    by_code: dict[str, list[Event]] = {}
+    """Server events carrying their platform's test-mode marker (Meta's
+    test_event_code, TikTok's test_event_code, ...): fine in a test, wrong in
+    production, where they never reach the ad reports."""
+    from .findings import _platform
+
+    by_code: dict[tuple[str, str], list[Event]] = {}
     for event in events:
-        code = event.extra.get("test_event_code") if event.source == "server" else None
+        code = _platform(event).test_event_code(event) if event.source == "server" else None
         if code:
-            by_code.setdefault(str(code), []).append(event)
+            by_code.setdefault((event.platform, code), []).append(event)
     return [Finding(
         "test-event-code",
-        f"{len(found)} server event(s) carry test_event_code {code!r}: in production they "
-        "would land in Test Events, not in your ad reporting",
-        "take test_event_code out of the production configuration; set it only in "
-        "test environments",
+        f"{len(found)} server event(s) carry the test code {code!r}: in production "
+        f"{_platform(found[0]).title or platform} would file them as test events, not in "
+        "your ad reporting",
+        "take the test code out of the production configuration; set it only in test "
+        "environments",
         found, [], found[0].platform, found[0].event_name,
-    ) for code, found in by_code.items()]
+    ) for (platform, code), found in by_code.items()]
 
 
 def unexpected_pixels(events: Sequence[Event], allowed: Iterable[str]) -> list[Finding]:
-    """With an allowlist (pixel ids and/or collection hosts), anything else that fires."""
+    """With an allowlist, anything else that fires. Entries: a tag id (``1234567890``,
+    ``G-ABC``), a collection host (``www.facebook.com``), or either scoped to one
+    platform (``tiktok:CPIXEL1``, ``ga4:G-ABC``); a platform with no scoped entry is
+    checked against the unscoped ones."""
+    from . import platforms
+
     allowed = {a.strip() for a in allowed if a and a.strip()}
     if not allowed:
         return []
-    pixel_ids = {a for a in allowed if a.isdigit()}
-    hosts = {a.lower() for a in allowed if not a.isdigit()}
-    out: dict[tuple[str, str | None], list[Event]] = {}
+    names = {p.name for p in platforms.all_platforms()}
+    scoped: dict[str, set[str]] = {}
+    for entry in allowed:
+        platform, sep, value = entry.partition(":")
+        key = platform if sep and platform in names else ""
+        scoped.setdefault(key, set()).add(value if key else entry)
+    out: dict[tuple[str, str, str | None], list[Event]] = {}
     for event in events:
         if event.source != "browser":
             continue
+        entries = scoped.get(event.platform) or scoped.get("", set())
+        ids = {e for e in entries if "." not in e}
+        hosts = {e.lower() for e in entries if "." in e}
         host = host_of(event.raw.url) if event.raw is not None else ""
-        if (pixel_ids and event.pixel_id not in pixel_ids) or \
-                (hosts and host and host not in hosts):
-            out.setdefault((host, event.pixel_id), []).append(event)
+        if (ids and event.pixel_id not in ids) or (hosts and host and host not in hosts):
+            out.setdefault((event.platform, host, event.pixel_id), []).append(event)
     return [Finding(
         "unexpected-pixel",
-        f"pixel {pixel or '<none>'} at {host or 'an unknown host'} fired {len(found)} event(s) "
-        f"({', '.join(sorted({e.event_name or '?' for e in found}))}) but is not in the "
-        "allowed list",
-        "remove the stray tag (a leftover test pixel, an old agency tag) or add the pixel "
-        "to --pixelcheck-allowed-pixels if it is meant to fire",
+        f"{platform} tag {pixel or '<none>'} at {host or 'an unknown host'} fired "
+        f"{len(found)} event(s) ({', '.join(sorted({e.event_name or '?' for e in found}))}) "
+        "but is not in the allowed list",
+        "remove the stray tag (a leftover test pixel, an old agency tag) or add it to "
+        "--pixelcheck-allowed-pixels (as PLATFORM:ID to scope it) if it is meant to fire",
         found, [f"allowed: {', '.join(sorted(allowed))}"], found[0].platform,
         found[0].event_name,
-    ) for (host, pixel), found in out.items()]
+    ) for (platform, host, pixel), found in out.items()]

@@ -22,14 +22,13 @@ from .events import AppendLog, CapturedRequest, Event, EventStore
 from .proxy import SINK_ORIGINAL_HOST_HEADER
 from .redact import remember_secret
 
-FAULT_KINDS = ("500", "429", "transient", "expired_token", "timeout")
-
 
 @dataclass
 class _Fault:
     kind: str
     event_name: str | None
     remaining: int
+    platform: str | None = None
 
 
 class ConversionSink:
@@ -172,7 +171,7 @@ class ConversionSink:
             rejection = ("no access token was sent" if not answer.token else
                          "the access token is not the one this test expects")
         names = {e.event_name for e in answer.events}
-        fault = self._take_fault(names) if status < 400 else None
+        fault = self._take_fault(names, platform.name) if status < 400 else None
         hold = self._delay_for(names)
         if fault is not None:
             status, body = platform.error_answer(fault.kind, captured)
@@ -191,18 +190,23 @@ class ConversionSink:
 
     # --- faults a test injects ----------------------------------------------------------
 
-    def fail_next(self, n: int = 1, kind: str = "500", *, event_name: str | None = None) -> None:
-        """Answer the next ``n`` calls (carrying ``event_name``, if given) with an error.
+    def fail_next(self, n: int = 1, kind: str = "500", *, event_name: str | None = None,
+                  platform: str | None = None) -> None:
+        """Answer the next ``n`` calls (carrying ``event_name``, to ``platform``, if
+        given) with the platform's own error answer.
 
-        ``kind``: "500", "429" (with Retry-After), "transient" (is_transient true),
-        "expired_token" (code 190), or "timeout" (the answer is held past most
-        clients' timeout, ``timeout_hold_seconds``). The events are recorded as
-        rejected: the platform never counted them.
+        ``kind``: one of the platform's ``fault_kinds``, e.g. "500", "429" (with
+        Retry-After), "transient" (Meta's is_transient), "expired_token", or "timeout"
+        (the answer is held past most clients' timeout, ``timeout_hold_seconds``). The
+        events are recorded as rejected: the platform never counted them.
         """
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        known = _fault_kinds(platform)
+        if kind not in known:
+            where = f"{platform}'s" if platform else "any platform's"
+            raise ValueError(f"unknown fault kind {kind!r} for {where} API; one of "
+                             f"{', '.join(known)}")
         with self._lock:
-            self._faults.append(_Fault(kind, event_name, n))
+            self._faults.append(_Fault(kind, event_name, n, platform))
 
     def delay(self, seconds: float, *, event_name: str | None = None) -> None:
         """Answer every call (carrying ``event_name``, if given) ``seconds`` late."""
@@ -227,10 +231,12 @@ class ConversionSink:
             self._delays.clear()
             self._test_token, self._test_token_set = None, False
 
-    def _take_fault(self, names: set[str | None]) -> _Fault | None:
+    def _take_fault(self, names: set[str | None], platform: str) -> _Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.remaining > 0 and (fault.event_name is None or fault.event_name in names):
+                if fault.remaining > 0 and fault.platform in (None, platform) and \
+                        (fault.event_name is None or fault.event_name in names) and \
+                        fault.kind in _fault_kinds(platform):
                     fault.remaining -= 1
                     return fault
         return None
@@ -244,3 +250,13 @@ class ConversionSink:
     def _undecodable(platform: str, captured: CapturedRequest, reason: str) -> Event:
         return Event(platform, "server", None, None, None, None, captured.arrival_time,
                      raw=captured, error=reason)
+
+
+def _fault_kinds(platform: str | None) -> tuple[str, ...]:
+    """The fault kinds of one platform's API, or of any platform's."""
+    if platform is not None:
+        return platforms.get(platform).fault_kinds
+    kinds: dict[str, None] = {}
+    for each in platforms.all_platforms():
+        kinds.update(dict.fromkeys(each.fault_kinds))
+    return tuple(kinds)
