@@ -15,6 +15,7 @@ import threading
 
 from .capi_clients import CLIENTS
 from .server import ShopConfig, ShopServer
+from .trackers import TrackerConfig, load_trackers
 
 URL_PREFIX = "EXAMPLE_SITE_URL"
 
@@ -31,9 +32,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--test-event-code", default=env("SHOP_TEST_EVENT_CODE") or None)
     parser.add_argument("--capi-client", default=env("SHOP_CAPI_CLIENT", "json"),
                         choices=CLIENTS, help="how the backend sends Conversions API calls")
+    parser.add_argument("--tracker", action="append", default=[], metavar="NAME[=API_URL]",
+                        help="also track this platform (tiktok, ga4, ...); API_URL replaces "
+                             "its API origin (default: the real one, for a proxied backend)")
+    parser.add_argument("--tracker-client", action="append", default=[],
+                        metavar="NAME=CLIENT", help="how the backend sends to NAME: json, or "
+                        "an official SDK the tracker supports")
     parser.add_argument("--log-level", default=env("SHOP_LOG_LEVEL", "INFO"),
                         help="DEBUG also logs every request")
     return parser.parse_args(argv)
+
+
+def tracker_configs(specs: list[str], clients: list[str]) -> dict[str, TrackerConfig]:
+    """``--tracker tiktok=http://127.0.0.1:5000/tiktok`` -> the shop's TikTok setup."""
+    known = load_trackers()
+    chosen = dict(c.partition("=")[::2] for c in clients)
+    configs = {}
+    for spec in specs:
+        name, _, api_url = spec.partition("=")
+        if name not in known:
+            raise SystemExit(f"unknown tracker {name!r}; known: {', '.join(sorted(known))}")
+        tracker = known[name]
+        client = chosen.get(name, tracker.clients[0])
+        if client not in tracker.clients:
+            raise SystemExit(f"{name} cannot send with {client!r}; one of "
+                             f"{', '.join(tracker.clients)}")
+        configs[name] = TrackerConfig(name, tracker.default_tag_id,
+                                      api_url or tracker.real_api_url, tracker.default_token,
+                                      client)
+    return configs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         access_token=args.access_token,
         test_event_code=args.test_event_code,
         capi_client=args.capi_client,
+        trackers=tracker_configs(args.tracker, args.tracker_client),
         host=args.host,
         port=args.port,
     )

@@ -90,6 +90,13 @@ class ActiveFaults:
     def __bool__(self) -> bool:
         return bool(self.params)
 
+    def for_platform(self, platform: str) -> ActiveFaults:
+        """The faults switched on for one platform's tracker (``tiktok:id_suffix`` ->
+        ``id_suffix``)."""
+        prefix = f"{platform}:"
+        return ActiveFaults({name[len(prefix):]: value for name, value in self.params.items()
+                             if name.startswith(prefix)})
+
     def seconds(self, name: str) -> float:
         """The numeric parameter of ``name``, or its default when absent or unparsable."""
         default = DEFAULT_SECONDS.get(name, 0.0)
@@ -118,7 +125,17 @@ class ActiveFaults:
                     continue
                 name, sep, value = item.partition(":")
                 name = name.strip().lower()
-                if name not in FAULTS:
+                scoped = platform_faults().get(name)
+                if scoped is not None and sep:
+                    # "tiktok:id_suffix[:param]": a fault of that platform's tracker
+                    fault, sep, value = value.partition(":")
+                    name = f"{name}:{fault.strip().lower()}"
+                    if fault.strip().lower() not in scoped:
+                        if name not in _warned:
+                            _warned.add(name)
+                            log.warning("ignoring unknown fault %r", name)
+                        continue
+                elif name not in FAULTS:
                     if name not in _warned:  # once per name: the cookie rides every request
                         _warned.add(name)
                         log.warning("ignoring unknown fault %r", name)
@@ -128,3 +145,10 @@ class ActiveFaults:
 
 
 NO_FAULTS = ActiveFaults()
+
+
+def platform_faults() -> dict[str, dict[str, str]]:
+    """Each tracker's faults by platform name (``example_site.trackers``)."""
+    from .trackers import load_trackers
+
+    return {name: tracker.faults for name, tracker in load_trackers().items()}

@@ -36,6 +36,8 @@ class SiteProcess:
         access_token: str = "TEST_TOKEN",
         api_version: str = "v21.0",
         capi_client: str = "json",
+        trackers: Mapping[str, str | None] | None = None,
+        tracker_clients: Mapping[str, str] | None = None,
         env: Mapping[str, str] | None = None,
         extra_args: Iterable[str] = (),
         startup_timeout: float = 15.0,
@@ -46,6 +48,11 @@ class SiteProcess:
             "--api-version", api_version, "--access-token", access_token,
             "--capi-client", capi_client, *extra_args,
         ]
+        # platform -> its API base URL (None: the real origin, through the proxy)
+        for name, api_url in (trackers or {}).items():
+            self.args += ["--tracker", f"{name}={api_url}" if api_url else name]
+        for name, client in (tracker_clients or {}).items():
+            self.args += ["--tracker-client", f"{name}={client}"]
         self.env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.url: str | None = None

@@ -16,6 +16,7 @@ from . import pages
 from .capi_clients import PARAM_BUILDER_CLIENTS, param_builder_ids
 from .faults import FAULT_COOKIE, FAULT_HEADER, ActiveFaults
 from .pages import Line, Product
+from .trackers import ServerCall, TrackerConfig, load_trackers
 from .tracking import (
     PURCHASE,
     CapiSend,
@@ -56,6 +57,8 @@ class ShopConfig:
     drain_timeout: float = 3.0
     #: how the backend sends: capi_clients.CLIENTS (plain JSON, a form, Meta's SDKs)
     capi_client: str = "json"
+    #: the other platforms the shop tracks, each with its tag id, API URL and client
+    trackers: dict[str, TrackerConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -221,6 +224,8 @@ class _Handler(BaseHTTPRequestHandler):
             user_agent=self.headers.get("User-Agent", ""),
             fbp=fbp,
             fbc=fbc,
+            cookies=dict(self.cookies),
+            page_url=self._page_url(self.path),
         )
 
     def _send(self, status: int, body: bytes, content_type: str,
@@ -260,6 +265,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.config.pixel_id, events + (browser_only or []), self.faults,
             customer=customer, access_token=self.config.access_token,
         )
+        customer_for_tags = customer
+        for name, config in self.config.trackers.items():
+            tracker = load_trackers()[name]
+            faults = self.faults.for_platform(name)
+            calls = tracker.browser_calls(config, events + (browser_only or []), faults,
+                                          customer_for_tags)
+            script += ("<script>" + tracker.head(config, customer_for_tags) + "\n"
+                       + "\n".join(calls) + "</script>")
         html = pages.layout(title, body, script).encode("utf-8")
         sends = self._server_sends(events)
         self._send(status, html, "text/html; charset=utf-8")
@@ -267,9 +280,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.shop.submit(sends)
 
     def _server_sends(self, events: list[TrackedEvent], customer: Customer | None = None
-                      ) -> list[CapiSend]:
-        return server_sends(
-            events, self.faults, self._context(),
+                      ) -> list[CapiSend | ServerCall]:
+        ctx = self._context()
+        sends: list[CapiSend | ServerCall] = []
+        for name, config in self.config.trackers.items():
+            sends += load_trackers()[name].server_calls(
+                config, events, self.faults.for_platform(name), ctx, customer)
+        return sends + server_sends(
+            events, self.faults, ctx,
             pixel_id=self.config.pixel_id,
             access_token=self.config.access_token,
             test_event_code=self.config.test_event_code,
@@ -416,7 +434,7 @@ class ShopServer:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def submit(self, sends: list[CapiSend]) -> None:
+    def submit(self, sends: list[CapiSend | ServerCall]) -> None:
         if self._sender is not None:
             for send in sends:
                 self._sender.submit(send)

@@ -419,7 +419,8 @@ class CapiSender:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, send: CapiSend) -> None:
+    def submit(self, send: Any) -> None:
+        """Queue a ``CapiSend`` (Meta) or a ``trackers.ServerCall`` (the others)."""
         with self._idle:
             self._pending += 1
         if send.delay > 0:
@@ -472,7 +473,10 @@ class CapiSender:
                     self._pending -= 1
                     self._idle.notify_all()
 
-    def _deliver(self, send: CapiSend) -> None:
+    def _deliver(self, send: Any) -> None:
+        if not isinstance(send, CapiSend):
+            self._deliver_call(send)
+            return
         event = send.event
         for attempt in range(send.retries + 1):
             if attempt:
@@ -482,6 +486,21 @@ class CapiSender:
             if not self._post_once(send, attempt):
                 return
         log.warning("gave up on %s after %d attempt(s)", _label(event), send.retries + 1)
+
+    def _deliver_call(self, call: Any) -> None:
+        """Another platform's ``trackers.ServerCall``: the same retry policy, its own
+        idea of what is worth retrying."""
+        for attempt in range(call.retries + 1):
+            if attempt:
+                time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
+            status, answer = call.send(self.timeout)
+            level = logging.INFO if status is not None and status < 400 else logging.WARNING
+            log.log(level, "%s %s -> %s (attempt %d): %s", call.platform, call.label,
+                    status if status is not None else "no answer", attempt + 1, _short(answer))
+            if not call.retryable(status, answer):
+                return
+        log.warning("gave up on %s %s after %d attempt(s)", call.platform, call.label,
+                    call.retries + 1)
 
     def _post_once(self, send: CapiSend, attempt: int) -> bool:
         """One call through the configured client; True when worth retrying."""

@@ -287,8 +287,10 @@ def read_requests(path: str | Path) -> list[tuple[str | None, CapturedRequest]]:
     """(source hint, request) pairs from a pixelcheck JSONL capture, a HAR file, or
     JSON lines of server payloads from a backend's log.
 
-    A backend log line is a JSON object with a ``data`` array (the body it sent);
-    an optional ``url`` / ``pixel_id`` / ``time`` says where and when.
+    A backend log line is one request body the backend sent, as JSON; an optional
+    ``"platform"`` names whose API it went to (otherwise the platform that
+    recognises the body's shape takes it), and ``url`` / ``time`` say where and when
+    (each platform's ``from_backend_log`` documents its line).
     """
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     stripped = text.lstrip()
@@ -308,35 +310,33 @@ def read_requests(path: str | Path) -> list[tuple[str | None, CapturedRequest]]:
             raise ValueError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
         if isinstance(record, dict) and record.get("format") == CAPTURE_FORMAT:
             out.append((record.get("source"), CapturedRequest.from_dict(record["request"])))
-        elif isinstance(record, dict) and "data" in record:
-            out.append(("server", _from_backend_log(record)))
-        else:
+            continue
+        request = _from_backend_log(record) if isinstance(record, dict) else None
+        if request is None:
             raise ValueError(f"{path}:{number}: neither a pixelcheck capture line nor a "
-                             "server payload with a data array")
+                             "server payload any platform recognises (add \"platform\": "
+                             "NAME to say whose it is)")
+        out.append(("server", request))
     return out
 
 
-def _from_backend_log(record: dict[str, Any]) -> CapturedRequest:
-    pixel = str(record.get("pixel_id") or "0")
-    url = record.get("url") or f"https://graph.facebook.com/v21.0/{pixel}/events"
-    body = {k: v for k, v in record.items() if k not in ("url", "pixel_id", "time")}
-    when = record.get("time")
-    if when is None:
-        times = [e.get("event_time") for e in map(_logged_event, body.get("data", []))]
-        when = next((t for t in times if isinstance(t, (int, float))), 0)
-    return CapturedRequest("POST", url, [("Content-Type", "application/json")],
-                           json.dumps(body).encode(), float(when), "log",
-                           original_host="graph.facebook.com", response_status=200)
+def _from_backend_log(record: dict[str, Any]) -> CapturedRequest | None:
+    from . import platforms
 
-
-def _logged_event(item: Any) -> dict[str, Any]:
-    """A logged event: an object, or the JSON string of one (as the Python SDK sends)."""
-    if isinstance(item, str):
+    named = record.get("platform")
+    if named is not None:
         try:
-            item = json.loads(item)
-        except ValueError:
-            return {}
-    return item if isinstance(item, dict) else {}
+            candidates = [platforms.get(str(named))]
+        except KeyError:
+            return None
+        record = {k: v for k, v in record.items() if k != "platform"}
+    else:
+        candidates = platforms.all_platforms()
+    for platform in candidates:
+        request = platform.from_backend_log(record)
+        if request is not None:
+            return request
+    return None
 
 
 def _from_har(data: dict[str, Any]) -> list[tuple[str | None, CapturedRequest]]:

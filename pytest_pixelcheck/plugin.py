@@ -160,7 +160,7 @@ def pixelcheck_proxy(pixelcheck_harness: Harness) -> PixelProxy:
 
 @pytest.fixture(scope="session")
 def pixelcheck_sink(pixelcheck_harness: Harness) -> ConversionSink:
-    """The server API sink: ``.url`` replaces ``https://graph.facebook.com``."""
+    """The server API sink: ``.url_for(platform)`` replaces a platform's API origin."""
     return pixelcheck_harness.sink
 
 

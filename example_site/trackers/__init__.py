@@ -10,6 +10,7 @@ cookie reaches the TikTok tracker as ``id_suffix``). Meta's tracking lives in
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -110,6 +111,7 @@ class Tracker(ABC):
         the visitor's cookies (_ttp, _ga, ...), ``ctx.page_url`` the landing URL."""
 
 
+@functools.cache
 def load_trackers() -> dict[str, Tracker]:
     """Every platform tracker module in this package, by platform name."""
     import importlib

@@ -167,6 +167,11 @@ class Platform(ABC):
         """Findings on the platform's cookie and click ids of a merged pair."""
         return []
 
+    def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
+        """A request rebuilt from one line of a backend's log (the body it sent, as
+        JSON), or None when the line is not this platform's."""
+        return None
+
     def findings(self, result: Any) -> list[Any]:
         """Findings only this platform knows to look for, over one test's
         ``MatchResult`` (its own events only)."""

@@ -145,6 +145,24 @@ class Meta(Platform):
     def fix(self, code: str, event: Event | None = None) -> str | None:
         return fix_text(code, event)
 
+    def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
+        """A logged Conversions API body: ``{"data": [...]}`` plus optional
+        ``pixel_id``, ``url`` and ``time``; events may be JSON strings, as
+        facebook-business sends them."""
+        if not isinstance(record.get("data"), list):
+            return None
+        pixel = str(record.get("pixel_id") or "0")
+        url = record.get("url") or f"https://{GRAPH_HOST}/v21.0/{pixel}/events"
+        body = {k: v for k, v in record.items() if k not in ("url", "pixel_id", "time")}
+        when = record.get("time")
+        if when is None:
+            items, _ = _events_in_strings(body["data"])
+            times = [e.get("event_time") for e in items if isinstance(e, dict)]
+            when = next((t for t in times if isinstance(t, (int, float))), 0)
+        return CapturedRequest("POST", url, [("Content-Type", "application/json")],
+                               json.dumps(body).encode(), float(when), "log",
+                               original_host=GRAPH_HOST, response_status=200)
+
     # --- browser side -----------------------------------------------------------------
 
     def is_collection(self, host: str, path: str) -> bool:
