@@ -232,7 +232,8 @@ class NodeBusinessSdkClient:
     def __init__(self) -> None:
         from .node_client import NodeSdkTransport
 
-        self._node = NodeSdkTransport()
+        # started with the shop, not on the first page's events, so they are not late
+        self._node = NodeSdkTransport().start()
 
     def post(self, graph_url: str, api_version: str, pixel_id: str, access_token: str,
              event: dict[str, Any], customer: Customer | None, test_event_code: str | None,

@@ -162,6 +162,13 @@ class NodeSdkTransport:
         self._process: _SenderProcess | None = None
         self._next_id = 1
 
+    def start(self) -> NodeSdkTransport:
+        """Start node now: loading the SDK takes a second or more, which the first
+        events would otherwise wait for."""
+        with self._lock:
+            self._running_process()
+        return self
+
     def post(
         self,
         graph_url: str,
