@@ -90,6 +90,12 @@ class MatchResult:
     undecodable: list[Event] = field(default_factory=list)
     #: server events the sink answered with an error: the platform never counted them
     rejected: list[Event] = field(default_factory=list)
+    #: events the platform counts on each side and never merges (GA4's page_view):
+    #: nothing to pair, so neither missing twins nor rates
+    unmerged_by_design: list[Event] = field(default_factory=list)
+    #: second copies of a hit the tag sends to another host too (GA4's doubleclick
+    #: ping): the same event, counted once
+    mirrors: list[Event] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -116,8 +122,9 @@ class MatchResult:
                 table[key] = EventNameStats(*key)
             return table[key]
 
+        mirrors = {id(e) for e in self.mirrors}
         for event in self.events:
-            if event.decoded:
+            if event.decoded and id(event) not in mirrors:
                 stats = row(event)
                 if event.source == "browser":
                     stats.browser += 1
@@ -156,6 +163,8 @@ class MatchResult:
             # an undecodable request with no readable name may be any of them
             undecodable=[e for e in self.undecodable if keep(e) or e.event_name is None],
             rejected=[e for e in self.rejected if keep(e)],
+            unmerged_by_design=[e for e in self.unmerged_by_design if keep(e)],
+            mirrors=[e for e in self.mirrors if keep(e)],
             events=[e for e in self.events if keep(e) or (not e.decoded
                                                           and e.event_name is None)],
         )
@@ -186,8 +195,14 @@ def match_events(events: Iterable[Event], platform: str | None = None) -> MatchR
         if not event.decoded:
             result.undecodable.append(event)
             continue
+        if event.extra.get("mirror_of"):
+            result.mirrors.append(event)
+            continue
         if not accepted(event):
             result.rejected.append(event)
+            continue
+        if not _merges(event):
+            result.unmerged_by_design.append(event)
             continue
         key = _key(event)
         if key is None:
@@ -228,10 +243,15 @@ def settled(events: list[Event], names: list[str] | None = None,
     result = match_events(events, platform)
     if any(in_scope(e) for e in result.browser_only + result.server_only):
         return False
-    scoped = [e for e in result.events if in_scope(e)]
+    # events a platform never merges (GA4's page_view) have no twin to wait for
+    alone = {id(e) for e in result.unmerged_by_design + result.mirrors}
+    scoped = [e for e in result.events if in_scope(e) and id(e) not in alone]
     if names is None:
-        return {"browser", "server"} <= {e.source for e in scoped}
-    return all({"browser", "server"} <= {e.source for e in scoped if e.event_name == name}
+        return {"browser", "server"} <= {e.source for e in scoped} or (
+            not scoped and bool(alone))
+    never_merged = {e.event_name for e in result.unmerged_by_design}
+    return all(name in never_merged or
+               {"browser", "server"} <= {e.source for e in scoped if e.event_name == name}
                for name in names)
 
 
@@ -246,6 +266,13 @@ def accepted(event: Event) -> bool:
     if event.raw is None or event.raw.response_status is None:
         return True
     return 200 <= event.raw.response_status < 300
+
+
+def _merges(event: Event) -> bool:
+    try:
+        return platforms.get(event.platform).deduplicates(event.event_name)
+    except KeyError:
+        return True
 
 
 def _key(event: Event) -> tuple[Any, ...] | None:

@@ -158,6 +158,14 @@ class _PixelAddon:
                 )
                 return
 
+        if platforms.is_server_host(host) and platforms.for_server_api(host, path) is None:
+            # a platform's API host, but not its events API (analytics.js, another
+            # endpoint): answered here, since nothing may leave the machine
+            entry.handled_by = "blocked"
+            flow.response = http.Response.make(
+                404, b"pixelcheck: offline; not a server API path pixelcheck serves",
+                {"Content-Type": "text/plain"})
+            return
         if platforms.is_server_host(host):
             sink_address = self.proxy.sink_address
             if sink_address is None:

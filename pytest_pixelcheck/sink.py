@@ -44,13 +44,14 @@ class ConversionSink:
         self.requests: AppendLog[CapturedRequest] = AppendLog()
         self.status_counts: Counter[int] = Counter()
         #: the access token every call must carry (ini/option); None: any token
-        self.default_token: str | None = None
+        #: the token each platform's calls must carry (key None: every platform); set
+        #: from the pixelcheck_access_token option
+        self.default_tokens: dict[str | None, str] = {}
         #: how long a "timeout" fault holds its answer
         self.timeout_hold_seconds = 6.0
         self._faults: list[_Fault] = []
         self._delays: list[tuple[str | None, float]] = []
-        self._test_token: str | None = None
-        self._test_token_set = False
+        self._test_tokens: dict[str | None, str | None] = {}
         self._lock = threading.Lock()
 
     def start(self) -> ConversionSink:
@@ -120,7 +121,15 @@ class ConversionSink:
         )
         status, body, hold = self._answer(
             captured, original_host.lower() if original_host else None, path, platform)
-        captured.response_body = json.dumps(body).encode()
+        # a 204 has no body on the wire; a platform may answer text (an HTML 5xx page)
+        content_type = "application/json"
+        if status == 204 or body is None:
+            captured.response_body = b""
+        elif isinstance(body, (bytes, str)):
+            captured.response_body = body if isinstance(body, bytes) else body.encode()
+            content_type = "text/html; charset=utf-8"
+        else:
+            captured.response_body = json.dumps(body).encode()
         with self._lock:
             self.requests.append(captured)
             self.status_counts[status] += 1
@@ -129,7 +138,7 @@ class ConversionSink:
             time.sleep(hold)
         headers = {"Retry-After": "1"} if status == 429 else {}
         return Response(captured.response_body, status=status, headers=headers,
-                        content_type="application/json")
+                        content_type=content_type)
 
     @staticmethod
     def _unprefixed(path: str) -> tuple[str, platforms.Platform | None]:
@@ -164,7 +173,7 @@ class ConversionSink:
             return 500, {"error": {"message": f"pixelcheck sink: {reason}", "code": 1}}, 0.0
         remember_secret(answer.token)
         status, body, rejection = answer.status, answer.body, None
-        expected = self.expected_token
+        expected = self.expected_token_for(platform.name)
         if status < 400 and expected is not None and answer.token != expected:
             kind = "missing_token" if not answer.token else "invalid_token"
             status, body = platform.error_answer(kind, captured)
@@ -185,6 +194,8 @@ class ConversionSink:
             event.extra.setdefault("token_location", answer.token_location)
             if rejection:
                 event.extra.setdefault("rejection", []).append(rejection)
+                if status < 400:  # refused inside a 2xx answer (GA4 answers 204 anyway)
+                    event.extra.setdefault("rejected_by_platform", rejection)
         self.store.add(answer.events)
         return status, body, hold
 
@@ -213,23 +224,38 @@ class ConversionSink:
         with self._lock:
             self._delays.append((event_name, float(seconds)))
 
-    def expect_token(self, token: str | None) -> None:
-        """Calls without this access token get the platform's invalid-token answer."""
+    def expect_token(self, token: str | None, *, platform: str | None = None) -> None:
+        """Calls without this token (to ``platform``, or to any) get the platform's
+        own invalid-token answer; None: any token goes."""
         with self._lock:
-            self._test_token = token
-            self._test_token_set = True
+            self._test_tokens[platform] = token
+
+    @property
+    def default_token(self) -> str | None:
+        return self.default_tokens.get(None)
+
+    @default_token.setter
+    def default_token(self, value: str | None) -> None:
+        """``"EAA..."`` for every platform, or ``"meta:EAA...,tiktok:abc..."``."""
+        self.default_tokens = parse_tokens(value)
 
     @property
     def expected_token(self) -> str | None:
+        return self.expected_token_for("meta")
+
+    def expected_token_for(self, platform: str) -> str | None:
         with self._lock:
-            return self._test_token if self._test_token_set else self.default_token
+            for scope in (platform, None):
+                if scope in self._test_tokens:
+                    return self._test_tokens[scope]
+            return self.default_tokens.get(platform, self.default_tokens.get(None))
 
     def reset(self) -> None:
         """Forget the faults, delays and token of the previous test."""
         with self._lock:
             self._faults.clear()
             self._delays.clear()
-            self._test_token, self._test_token_set = None, False
+            self._test_tokens.clear()
 
     def _take_fault(self, names: set[str | None], platform: str) -> _Fault | None:
         with self._lock:
@@ -260,3 +286,18 @@ def _fault_kinds(platform: str | None) -> tuple[str, ...]:
     for each in platforms.all_platforms():
         kinds.update(dict.fromkeys(each.fault_kinds))
     return tuple(kinds)
+
+
+def parse_tokens(value: str | None) -> dict[str | None, str]:
+    """``"EAA..."`` -> every platform's; ``"meta:EAA...,ga4:secret"`` -> per platform."""
+    if not value:
+        return {}
+    names = {p.name for p in platforms.all_platforms()}
+    tokens: dict[str | None, str] = {}
+    for item in value.split(","):
+        scope, sep, token = item.strip().partition(":")
+        if sep and scope in names:
+            tokens[scope] = token.strip()
+        elif item.strip():
+            tokens[None] = item.strip()
+    return tokens

@@ -112,7 +112,7 @@ def test_pixel_outside_the_allowlist(pixelcheck, run_checkout):
     pixelcheck.allowed_pixels = {"555"}
     run_checkout()
     found = [f for f in pixelcheck.findings() if f.code == "unexpected-pixel"]
-    assert found and "pixel 1234567890 at www.facebook.com fired" in found[0].message
+    assert found and "meta tag 1234567890 at www.facebook.com fired" in found[0].message
     pixelcheck.allowed_pixels = {"1234567890", "www.facebook.com"}
     assert not [f for f in pixelcheck.findings() if f.code == "unexpected-pixel"]
 
