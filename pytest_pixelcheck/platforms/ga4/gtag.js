@@ -137,7 +137,8 @@
     }
     function plain(key, value) {
       if (value === undefined || value === null || String(value).trim() === "") { return; }
-      tokens.push({key: key, value: encodeURIComponent(String(value).trim())});
+      // the query encoding of the whole em= value covers spaces and the like
+      tokens.push({key: key, value: String(value).trim()});
     }
     asList(data.email).forEach(function (v) { hashed("em", v, normEmail); });
     asList(data.phone_number).forEach(function (v) { hashed("pn", v, normPhone); });

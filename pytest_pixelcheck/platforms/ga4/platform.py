@@ -52,7 +52,8 @@ SAMPLES = HERE / "samples"
 COLLECTION_HOSTS = frozenset({"www.google-analytics.com", "analytics.google.com",
                               "region1.google-analytics.com"})
 #: also *.google-analytics.com / *.analytics.google.com: Google's regional hosts
-_COLLECTION_HOST = re.compile(r"^(?:[a-z0-9-]+\.)*(?:google-analytics\.com|analytics\.google\.com)$")
+_COLLECTION_HOST = re.compile(
+    r"^(?:[a-z0-9-]+\.)*(?:google-analytics\.com|analytics\.google\.com)$")
 #: hosts that receive a copy of a hit gtag.js already sent to a collection host
 MIRROR_HOSTS = frozenset({"stats.g.doubleclick.net"})
 COLLECT_PATH = "/g/collect"
@@ -269,6 +270,14 @@ class GA4(Platform):
     secret_params = frozenset({"api_secret"})
     max_event_age = MAX_EVENT_AGE_HOURS * 3600.0
     samples_dir = SAMPLES
+    event_time_unit = "Unix microseconds (timestamp_micros)"
+    #: Google's recommended event names (lower case: GA4 names are case-sensitive)
+    standard_events = (
+        "add_payment_info", "add_shipping_info", "add_to_cart", "add_to_wishlist",
+        "begin_checkout", "generate_lead", "login", "page_view", "purchase", "refund",
+        "remove_from_cart", "search", "select_item", "select_promotion", "sign_up",
+        "view_cart", "view_item", "view_item_list", "view_promotion",
+    )
     #: customer keys GA4 hashes (city, region, postal code and country travel in clear)
     hashed_keys = frozenset(pii_rules.HASHED_KEYS)
 
@@ -276,8 +285,8 @@ class GA4(Platform):
         # error_answer gets only the request, yet a bad api_secret must mark that
         # request's events (Google answers it 2xx too): remember the last answers'
         # events by request, weakly, so nothing outlives its request
-        self._recent: OrderedDict[int, tuple[weakref.ref[CapturedRequest], list[Event]]] = \
-            OrderedDict()
+        self._recent: OrderedDict[
+            int, tuple[weakref.ref[CapturedRequest], list[Event], dict[str, Any]]] = OrderedDict()
         self._recent_lock = threading.Lock()
 
     # --- browser side -----------------------------------------------------------------
@@ -404,7 +413,7 @@ class GA4(Platform):
                                     if debug else {})
             for event in events:
                 event.extra.setdefault("endpoint", DEBUG_PATH if debug else MP_PATH)
-            self._remember(request, events)
+            self._remember(request, events, body)
             return ServerAnswer(events, ok_status, body, token_location, token)
 
         def undecodable(reason: str, code: str = "VALUE_INVALID") -> ServerAnswer:
@@ -426,7 +435,7 @@ class GA4(Platform):
 
         events = [self._server_event(item, index, measurement_id, payload, request)
                   for index, item in enumerate(raw_events)]
-        messages = _schema_messages(payload) + self._clock_messages(events, payload)
+        messages = _schema_messages(payload) + self._clock_messages(events)
         drops_all: list[str] = []
         if not measurement_id:
             messages.insert(0, ValidationMessage(
@@ -457,7 +466,9 @@ class GA4(Platform):
             if reasons:
                 event.extra["rejected_by_platform"] = "; ".join(dict.fromkeys(reasons))
         answered = answer(events, messages)
-        answered.violations = validate(SCHEMA, payload)
+        if any(e.extra.get("rejected_by_platform") for e in events):
+            # nothing is refused on the wire, but these rules cost events
+            answered.violations = validate(SCHEMA, payload)
         return answered
 
     def _server_event(self, item: Any, index: int, measurement_id: str | None,
@@ -506,7 +517,7 @@ class GA4(Platform):
         return event
 
     @staticmethod
-    def _clock_messages(events: list[Event], payload: dict[str, Any]) -> list[ValidationMessage]:
+    def _clock_messages(events: list[Event]) -> list[ValidationMessage]:
         out = []
         for event in events:
             if event.event_time_raw is None or event.event_time is None:
@@ -527,18 +538,20 @@ class GA4(Platform):
                     "VALUE_OUT_OF_BOUNDS", index, False))
         return out
 
-    def _remember(self, request: CapturedRequest, events: list[Event]) -> None:
+    def _remember(self, request: CapturedRequest, events: list[Event],
+                  body: dict[str, Any]) -> None:
         with self._recent_lock:
-            self._recent[id(request)] = (weakref.ref(request), events)
+            self._recent[id(request)] = (weakref.ref(request), events, body)
             while len(self._recent) > 256:
                 self._recent.popitem(last=False)
 
-    def _events_of(self, request: CapturedRequest) -> list[Event]:
+    def _answered(self, request: CapturedRequest) -> tuple[list[Event], dict[str, Any]]:
+        """The events and answer body ``handle_server`` gave this very request."""
         with self._recent_lock:
             entry = self._recent.get(id(request))
         if entry is None or entry[0]() is not request:
-            return []
-        return entry[1]
+            return [], {}
+        return entry[1], entry[2]
 
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind in ("invalid_token", "missing_token"):
@@ -546,9 +559,15 @@ class GA4(Platform):
             # same, and say it on the events so the findings can
             why = ("api_secret is not the expected one" if kind == "invalid_token"
                    else "no api_secret was sent")
-            for event in self._events_of(request):
-                event.extra["rejected_by_platform"] = f"{why}: {DROPPED} events"
-            return (200 if path_of(request.url).rstrip("/") == DEBUG_PATH else 204), {}
+            events, body = self._answered(request)
+            for event in events:
+                earlier = event.extra.get("rejected_by_platform")
+                reason = f"{why}: {DROPPED} events"
+                event.extra["rejected_by_platform"] = f"{earlier}; {reason}" if earlier else reason
+            if path_of(request.url).rstrip("/") == DEBUG_PATH:
+                # the validation server does not check the secret: same messages as ever
+                return 200, body or {"validationMessages": []}
+            return 204, {}
         if kind == "429":
             return 429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED",
                                    "message": "Too many requests"}}
@@ -657,8 +676,9 @@ def sample_files() -> list[Path]:
 def load_sample(path: Path) -> tuple[dict[str, Any], CapturedRequest]:
     """A sample file and its request, ready for decode_browser/handle_server."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    request = CapturedRequest.from_dict({**data["request"],
-                                         "arrival_time": data.get("arrival_time", time.time()),
-                                         "channel": "proxy" if data["kind"] == "browser"
-                                         else "sink"})
+    request = CapturedRequest.from_dict({
+        "arrival_time": time.time(),
+        "channel": "proxy" if data["kind"] == "browser" else "sink",
+        **data["request"],
+    })
     return data, request
