@@ -1381,10 +1381,84 @@ RULES = {
 }
 
 
-def check_pii(result: MatchResult, customer: Customer | None = None, *,
-              platform: str = "meta") -> list[Finding]:
-    """Every PII and identity finding for one test's events (most severe first)."""
-    return _Checker(result, customer, platform).run().findings()
+def check_pii(result: MatchResult, customer: Customer | None = None) -> list[Finding]:
+    """Every PII and identity finding for one test's events (most severe first), each
+    platform by its own rules."""
+    from . import platforms
+
+    found: list[Finding] = []
+    for name in dict.fromkeys(e.platform for e in result.events):
+        try:
+            platform = platforms.get(name)
+        except KeyError:
+            continue
+        own = platform.check_customer_data(result, customer)
+        found += own if own is not None else _customer_values_checks(platform, result,
+                                                                     customer)
+    found.sort(key=lambda f: (-SEVERITY_RANK[f.severity],
+                              min((e.seq for e in f.events), default=-1)))
+    return found
+
+
+def meta_checks(result: MatchResult, customer: Customer | None) -> list[Finding]:
+    """The checker below, in Meta's terms (ud[...], user_data, fbp/fbc)."""
+    return _Checker(result, customer, "meta").run().findings()
+
+
+def _customer_values_checks(platform: Any, result: MatchResult,
+                            customer: Customer | None) -> list[Finding]:
+    """PII checks any platform gets from ``customer_values`` and ``hashed_keys``: a
+    key that must be hashed travels raw; a hash that is not the platform's hash of the
+    declared customer's value; the two copies of a merged conversion disagree."""
+    out: list[Finding] = []
+    title = platform.title or platform.name
+    values: dict[int, dict[str, list[Any]]] = {}
+    for event in result.events:
+        if event.platform != platform.name or not event.decoded:
+            continue
+        values[id(event)] = sent = platform.customer_values(event)
+        for key, items in sent.items():
+            if key not in platform.hashed_keys:
+                continue
+            for value in items:
+                text = value.strip() if isinstance(value, str) else ""
+                if not _HEX64_ANY_CASE.fullmatch(text):
+                    out.append(Finding(
+                        "raw-pii-in-user-data",
+                        f"{event.source} {event.event_name} sends the {_WORD.get(key, key)} "
+                        f"as {mask(value, key)}: {title} wants it SHA-256 hashed",
+                        f"normalize the {_WORD.get(key, key)} the way {title} asks, hash it "
+                        "with SHA-256, and send the hex digest",
+                        [event], [], platform.name, event.event_name))
+                    continue
+                raw = customer.raw(key) if customer is not None and key in FIELD_OF_KEY \
+                    else None
+                expected = platform.expected_value(key, raw) if raw else None
+                if expected and text.lower() != expected.lower():
+                    out.append(Finding(
+                        "unnormalized-hash",
+                        f"{event.source} {event.event_name} {_WORD.get(key, key)} hash is not "
+                        f"{title}'s hash of the customer's {_WORD.get(key, key)} "
+                        f"({mask(raw, key)})",
+                        f"normalize before hashing as {title} documents it, then hash; "
+                        "browser and server must use the same function",
+                        [event], [f"expected {expected[:12]}…, sent {text[:12]}…"],
+                        platform.name, event.event_name))
+    for pair in result.pairs:
+        if pair.browser.platform != platform.name:
+            continue
+        browser, server = values.get(id(pair.browser), {}), values.get(id(pair.server), {})
+        for key in sorted(set(browser) & set(server) & set(platform.hashed_keys)):
+            if {str(v).lower() for v in browser[key]}.isdisjoint(
+                    str(v).lower() for v in server[key]):
+                out.append(Finding(
+                    "cross-channel-hash-mismatch",
+                    f"{pair.browser.event_name}: the browser and the server send different "
+                    f"{_WORD.get(key, key)} hashes for one conversion: {title} sees two people",
+                    "hash the customer once, with one normalization, and send that digest "
+                    "from both sides",
+                    [pair.browser, pair.server], [], platform.name, pair.browser.event_name))
+    return out
 
 
 # --- match-key coverage ----------------------------------------------------------------

@@ -163,6 +163,19 @@ class Platform(ABC):
         ct, st, zp, country, db, ge, external_id), each with the values sent."""
         return {}
 
+    #: customer keys (common names) the platform wants hashed; the others travel plain
+    hashed_keys: frozenset[str] = frozenset()
+
+    def expected_value(self, key: str, raw: str) -> str | None:
+        """What the platform expects on the wire for a customer's ``raw`` value of
+        ``key``: the hex SHA-256 of its normalization for hashed keys. None: no rule."""
+        return None
+
+    def check_customer_data(self, result: Any, customer: Any) -> list[Any] | None:
+        """The platform's own PII checks over one test's ``MatchResult``, or None for
+        the core's checks driven by ``customer_values``/``hashed_keys``."""
+        return None
+
     def identity_findings(self, pair: Any) -> list[Any]:
         """Findings on the platform's cookie and click ids of a merged pair."""
         return []

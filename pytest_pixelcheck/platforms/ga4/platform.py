@@ -622,6 +622,12 @@ class GA4(Platform):
 
     # --- customer data ----------------------------------------------------------------
 
+    def expected_value(self, key: str, raw: str) -> str | None:
+        try:
+            return pii_rules.hash_value(key, raw) or None
+        except ValueError:
+            return None
+
     def customer_values(self, event: Event) -> dict[str, list[Any]]:
         """Common keys with hex digests (browser base64url digests converted, so a PII
         check compares like with like; the wire encoding is in

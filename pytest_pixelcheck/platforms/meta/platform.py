@@ -145,6 +145,13 @@ class Meta(Platform):
     def fix(self, code: str, event: Event | None = None) -> str | None:
         return fix_text(code, event)
 
+    def check_customer_data(self, result: Any, customer: Any) -> list[Any] | None:
+        """Meta's full checks: hashes against Meta's normalization, fbp/fbc, user agent,
+        source URL and IP parity (the core's original PII checker speaks Meta)."""
+        from ...pii import meta_checks
+
+        return meta_checks(result, customer)
+
     def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
         """A logged Conversions API body: ``{"data": [...]}`` plus optional
         ``pixel_id``, ``url`` and ``time``; events may be JSON strings, as
