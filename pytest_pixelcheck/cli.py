@@ -75,9 +75,19 @@ def print_verdict(result: MatchResult, findings: Sequence[Finding], *, events: b
 def _demo(args: argparse.Namespace) -> int:
     from example_site import FAULTS, SiteProcess
     from example_site.journey import Customer, checkout, set_faults
+    from example_site.trackers import load_trackers
 
+    trackers = load_trackers()
+    chosen = [p for p in (args.platform or []) if p]
+    missing = [p for p in chosen if p not in trackers and p != "meta"]
+    if missing:
+        print(f"unknown platform(s): {', '.join(missing)}; the shop tracks meta and "
+              f"{', '.join(sorted(trackers))}", file=sys.stderr)
+        return EXIT_USAGE
     faults = [f for f in (args.fault or []) if f]
-    unknown = [f for f in faults if f.split(":")[0] not in FAULTS]
+    unknown = [f for f in faults if f.split(":")[0] not in FAULTS and not (
+        f.split(":")[0] in trackers and f.split(":")[1:2]
+        and f.split(":")[1] in trackers[f.split(":")[0]].faults)]
     if unknown:
         print(f"unknown fault(s): {', '.join(unknown)}.", file=sys.stderr)
         print(_fault_list(), file=sys.stderr)
@@ -89,7 +99,12 @@ def _demo(args: argparse.Namespace) -> int:
     if "server_delay" in names:  # wait for the late copy, to show it is late, not missing
         delay = names["server_delay"].partition(":")[2]
         timeout = max(timeout, float(delay or 5) + 3)
-    with Harness(config) as harness, SiteProcess(harness.sink.url) as site:
+    others = [p for p in chosen if p != "meta"]
+    if others:
+        print(f"  also tracked on both sides: {', '.join(others)}")
+    with Harness(config) as harness, SiteProcess(
+            harness.sink.url,
+            trackers={p: harness.sink.url_for(p) for p in others}) as site:
         orders = 2 if "hardcoded_event_id" in names else 1
         browser = harness.browser()
         capture = harness.capture("demo")  # (resets the sink's faults: set them after)
@@ -349,9 +364,15 @@ def _fault_list() -> str:
         from example_site import FAULTS
     except ImportError:
         return ""
+    from example_site.trackers import load_trackers
+
     lines = ["faults of the example shop:"]
     for name, text in FAULTS.items():
         lines += wrap(f"{name:<24} {text}", 78, initial_indent="  ", subsequent_indent=" " * 27)
+    for platform, tracker in sorted(load_trackers().items()):
+        for name, text in tracker.faults.items():
+            lines += wrap(f"{platform + ':' + name:<24} {text}", 78, initial_indent="  ",
+                          subsequent_indent=" " * 27)
     return "\n".join(lines)
 
 
@@ -371,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run the example shop's checkout and print the report",
                           epilog=_fault_list(), formatter_class=argparse.RawTextHelpFormatter)
+    demo.add_argument("--platform", action="append", metavar="NAME",
+                      help="also track this platform on both sides (tiktok, ga4, ...); "
+                           "its faults are PLATFORM:FAULT, e.g. --fault tiktok:id_suffix")
     demo.add_argument("--fault", action="append", metavar="NAME",
                       help="switch on a fault of the example shop (repeatable);\n"
                            "NAME:VALUE for the ones that take a value")
