@@ -269,6 +269,8 @@ def accepted(event: Event) -> bool:
 
 
 def _merges(event: Event) -> bool:
+    if event.extra.get("not_a_conversion"):  # a page view or identify hit of the tag
+        return False
     try:
         return platforms.get(event.platform).deduplicates(event.event_name)
     except KeyError:

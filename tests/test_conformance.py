@@ -39,8 +39,10 @@ def _request(sample: dict) -> CapturedRequest:
     headers = list(headers.items()) if isinstance(headers, dict) else headers
     body = raw.get("body", "")
     body = body if isinstance(body, str) else json.dumps(body)
+    # the recording's own arrival time, when it has one: event ages are judged from it
     return CapturedRequest(raw.get("method", "GET"), raw["url"], [tuple(h) for h in headers],
-                           body.encode("utf-8"), time.time(), "proxy")
+                           body.encode("utf-8"), float(raw.get("arrival_time") or time.time()),
+                           "proxy")
 
 
 def test_every_platform_the_product_names_has_samples():

@@ -231,6 +231,26 @@ def register(platform: Platform) -> Platform:
     return platform
 
 
+def _register_finding_codes() -> None:
+    """Each platform's own finding codes, in the catalogue from the start (a severity
+    override may name one before any of its findings exists): a platform lists them
+    as ``finding_codes``, or registers them when its ``findings`` module is imported."""
+    import importlib
+
+    from ..findings import register_codes
+
+    for platform in _REGISTRY.values():
+        codes = getattr(platform, "finding_codes", None)
+        if codes:
+            register_codes(codes)
+            continue
+        package = type(platform).__module__.rpartition(".")[0]
+        try:
+            importlib.import_module(f"{package}.findings")
+        except ModuleNotFoundError:
+            pass
+
+
 def get(name: str) -> Platform:
     try:
         return _REGISTRY[name]
@@ -316,6 +336,7 @@ def _load() -> None:
         elif isinstance(loaded, type) and issubclass(loaded, Platform) and \
                 loaded.name not in _REGISTRY:
             register(loaded())
+    _register_finding_codes()
 
 
 _load()

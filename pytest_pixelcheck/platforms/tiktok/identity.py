@@ -6,18 +6,19 @@ TikTok attributes a server event to a visitor through ``user.ttp`` (the pixel's
 that sends a different ttp (a freshly generated one, a hashed one, another
 visitor's) or loses the click id makes its events count for somebody else.
 
-The finding module is imported late: the platform registry imports this package
+This module stays free of the core's finding module (``findings.py`` beside it makes
+the Findings and registers the codes): the platform registry imports this package
 while ``pytest_pixelcheck.findings`` may itself still be importing the registry.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .pii_rules import sha256_hex
 
-#: code -> (severity, title), registered with the core's catalogue on first use
-IDENTITY_CODES: dict[str, tuple[str, str]] = {
+#: code -> (severity, title); ``findings.py`` registers them with the core's catalogue
+IDENTITY_CODES: dict[str, tuple[Literal["error", "warning", "info"], str]] = {
     "ttp-mismatch": ("error", "the server's user.ttp is not the browser's _ttp cookie"),
     "ttp-missing": ("warning", "the server event carries no ttp although the browser has a "
                                "_ttp cookie"),
@@ -27,31 +28,24 @@ IDENTITY_CODES: dict[str, tuple[str, str]] = {
                                   "not carry"),
 }
 
-_registered = False
-
-
-def register_identity_codes() -> None:
-    """Add the codes above to the core's catalogue (idempotent)."""
-    global _registered
-    if not _registered:
-        from ...findings import register_codes
-
-        register_codes(IDENTITY_CODES)  # type: ignore[arg-type]
-        _registered = True
-
-
 def _shown(value: str) -> str:
     """Enough of an identifier to compare by eye; these are ids, not customer data,
     but a whole ttclid in a CI log is still more than a reader needs."""
     return repr(value if len(value) <= 12 else value[:8] + "…" + value[-3:])
 
 
-def identity_problems(browser: Any, server: Any) -> list[tuple[str, str, str]]:
-    """(code, message, fix) for each identity difference between the two copies."""
+def identity_problems(browser: Any, server: Any, *, born_here: frozenset[str] = frozenset()
+                      ) -> list[tuple[str, str, str]]:
+    """(code, message, fix) for each identity difference between the two copies.
+
+    ``born_here``: the ids ("ttp", "ttclid") the pixel first set on this very page. The
+    backend answers the page's request, which left the browser before the pixel set
+    them, so it cannot have them: their absence on the server is no fault.
+    """
     name = browser.event_name or server.event_name or "event"
     out: list[tuple[str, str, str]] = []
     b_ttp, s_ttp = browser.extra.get("ttp") or None, server.extra.get("ttp") or None
-    if b_ttp and not s_ttp:
+    if b_ttp and not s_ttp and "ttp" not in born_here:
         out.append((
             "ttp-missing",
             f"server {name} carries no user.ttp; the browser's _ttp cookie is {_shown(b_ttp)}",
@@ -71,7 +65,7 @@ def identity_problems(browser: Any, server: Any) -> list[tuple[str, str, str]]:
             "generate one on the server and do not hash it",
         ))
     b_click, s_click = browser.extra.get("ttclid") or None, server.extra.get("ttclid") or None
-    if b_click and not s_click:
+    if b_click and not s_click and "ttclid" not in born_here:
         out.append((
             "ttclid-missing",
             f"the browser landed with ttclid {_shown(b_click)} but server {name} sends no "
@@ -90,12 +84,33 @@ def identity_problems(browser: Any, server: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-def identity_findings(pair: Any) -> list[Any]:
-    """Findings on the _ttp / ttclid of one merged pair (``matching.Pair``)."""
-    from ...findings import Finding
+MISMATCHES = ("ttp-mismatch", "ttclid-mismatch")
+MISSING = ("ttp-missing", "ttclid-missing")
 
-    register_identity_codes()
-    browser, server = pair.browser, pair.server
-    return [Finding(code, message, fix, [browser, server], [], browser.platform,
-                    browser.event_name)
-            for code, message, fix in identity_problems(browser, server)]
+
+def born_on_pages(events: Any) -> dict[tuple[str, str], str | None]:
+    """(id name, value) -> the page of the first browser hit that carried it."""
+    first: dict[tuple[str, str], str | None] = {}
+    for event in sorted(events, key=lambda e: (e.arrival_time, e.seq)):
+        if event.source != "browser" or event.platform != "tiktok":
+            continue
+        for key in ("ttp", "ttclid"):
+            value = event.extra.get(key)
+            if value:
+                first.setdefault((key, value), event.page_url)
+    return first
+
+
+def born_here(browser: Any, first_pages: dict[tuple[str, str], str | None]) -> frozenset[str]:
+    return frozenset(key for key in ("ttp", "ttclid")
+                     if browser.extra.get(key) and
+                     first_pages.get((key, browser.extra[key])) == browser.page_url)
+
+
+def identity_findings(pair: Any) -> list[Any]:
+    """Findings on the _ttp / ttclid values of one merged pair (``matching.Pair``): the
+    mismatches. Missing ids need the whole capture (was the cookie set on this very
+    page?) and come from ``TikTok.findings(result)``."""
+    from .findings import identity_findings as findings_of
+
+    return findings_of(pair)

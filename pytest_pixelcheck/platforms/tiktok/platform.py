@@ -23,9 +23,8 @@ import re
 import secrets
 import time
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from ...events import CapturedRequest, Event
@@ -33,7 +32,7 @@ from ...validation import Violation, validate
 from ...wire import WireError, decompressed_body, json_body, path_of
 from .. import CannedResponse, Platform, ServerAnswer
 from . import identity
-from .pii_rules import KEY_OF_FIELD, is_hashed
+from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed
 
 NAME = "tiktok"
 HERE = Path(__file__).resolve().parent
@@ -81,6 +80,14 @@ SYSTEM_ERROR = 50000
 SYSTEM_TIMEOUT = 50002
 RETRYABLE_CODES = frozenset({TOO_FREQUENT, 40132, SYSTEM_ERROR, SYSTEM_TIMEOUT})
 
+#: finding codes this platform adds, with (severity, title); ``findings.py`` registers
+#: them with the core's catalogue when it is imported
+FINDING_CODES: dict[str, tuple[Literal["error", "warning", "info"], str]] = {
+    "event-name-variant": ("warning", "browser and server use TikTok's two spellings of "
+                                      "one event (CompletePayment / Purchase)"),
+    **identity.IDENTITY_CODES,
+}
+
 #: the hashed keys the Events API refuses in the clear (40062); the other hashed keys
 #: (external_id, names, zip) are only "should be hashed" in TikTok's texts
 MUST_BE_HASHED = ("email", "phone", "phone_number")
@@ -121,6 +128,15 @@ def _dig(value: Any, *path: str) -> Any:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value != "" else None
+
+
+def _id_text(value: Any) -> str | None:
+    """An event id as sent: a non-empty string, or a number a page passed unquoted."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _text(value)
 
 
 def _iso_seconds(value: Any) -> float | None:
@@ -170,8 +186,16 @@ class TikTok(Platform):
     secret_params = frozenset({"access_token", "access-token"})
     max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
     samples_dir = HERE / "samples"
-    #: finding codes this platform adds (the core may register them up front)
-    finding_codes = identity.IDENTITY_CODES
+    event_time_unit = "Unix seconds (data[].event_time)"
+    #: TikTok's standard web events (the Pixel and Events API 2.0 share them)
+    standard_events = (
+        "AddPaymentInfo", "AddToCart", "AddToWishlist", "ApplicationApproval", "ClickButton",
+        "CompletePayment", "CompleteRegistration", "Contact", "CustomizeProduct", "Download",
+        "FindLocation", "InitiateCheckout", "Lead", "PlaceAnOrder", "Purchase", "Schedule",
+        "Search", "StartTrial", "SubmitApplication", "SubmitForm", "Subscribe", "ViewContent",
+    )
+    #: finding codes this platform adds (``findings.py`` registers them when imported)
+    finding_codes = FINDING_CODES
 
     # --- browser side -----------------------------------------------------------------
 
@@ -188,7 +212,7 @@ class TikTok(Platform):
         if host not in LIBRARY_HOSTS:
             return None
         if _LIBRARY_PATH.match(path):
-            script = resources.files(__package__).joinpath("events.js").read_bytes()
+            script = (HERE / "events.js").read_bytes()
             return CannedResponse(200, script, "application/javascript; charset=utf-8")
         if _LIBRARY_PART.match(path):
             # the stand-in needs none of the code the real loader pulls in
@@ -234,7 +258,7 @@ class TikTok(Platform):
             (outer.get("context") if isinstance(outer.get("context"), dict) else {})
         name = item.get("event")
         event.event_name = name if isinstance(name, str) and name else None
-        event.event_id = _text(item.get("event_id"))
+        event.event_id = _id_text(item.get("event_id"))
         event.pixel_id = _text(_dig(context, "pixel", "code")) or _text(item.get("pixel_code")) \
             or _text(outer.get("pixel_code"))
         event.event_time_raw = item.get("timestamp")
@@ -303,6 +327,13 @@ class TikTok(Platform):
         else:
             events = self._v1_events(payload, request, batch=path == V1_BATCH_PATH)
             schema, items_key = SCHEMA_V1, "batch" if path == V1_BATCH_PATH else None
+        if not events:
+            # an empty batch still leaves a trace: the call happened and was refused
+            pixel = _text(payload.get("event_source_id")) or _text(payload.get("pixel_code"))
+            empty = self._server_event(request, pixel, 0, "events-2.0" if path == V2_PATH
+                                       else "events-1.0")
+            empty.error = f"`{items_key}` is an empty array: the call carried no event"
+            events = [empty]
 
         def answer(code: int, message: str, violations: list[Any] | None = None
                    ) -> ServerAnswer:
@@ -312,8 +343,9 @@ class TikTok(Platform):
             return ServerAnswer(events, 200, envelope(code, message), token_location,
                                 token, violations or [])
 
-        # Authentication comes before the body, as at any API gateway.
-        if not token or not token.strip():
+        # Authentication comes before the body, as at any API gateway. A body read
+        # back from a backend's log never shows its header: nothing to check there.
+        if request.channel != "log" and (not token or not token.strip()):
             hint = (" (the token goes in the Access-Token header, not Authorization)"
                     if request.header("authorization") else "")
             return answer(EMPTY_TOKEN, "Access token is null, you should set it in http "
@@ -338,9 +370,8 @@ class TikTok(Platform):
             # TikTok's code and text for a stale event_time are unconfirmed (FACTS.md)
             return answer(PARAM_ERROR, stale[0])
         bad = [e for e in events if e.error]
-        if bad or not events:
-            reason = bad[0].error if bad else "no events in the request"
-            return answer(PARAM_ERROR, f"Invalid parameters: {reason}")
+        if bad:
+            return answer(PARAM_ERROR, f"Invalid parameters: {bad[0].error}")
         return ServerAnswer(events, 200, envelope(OK, "OK"), token_location, token)
 
     @staticmethod
@@ -602,6 +633,16 @@ class TikTok(Platform):
 
     # --- customer data ----------------------------------------------------------------
 
+    #: email, phone, external_id, first/last name and zip travel as SHA-256 hex;
+    #: city, state and country travel plain (pii_rules.PII_RULES)
+    hashed_keys = frozenset(HASHED_KEYS)
+
+    def expected_value(self, key: str, raw: str) -> str | None:
+        """TikTok's digest of a customer's value: phone in E.164 *with* the '+'."""
+        if key not in self.hashed_keys:
+            return None
+        return hash_value(key, raw)
+
     def customer_values(self, event: Event) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}
         for field, value in event.user_data.items():
@@ -616,6 +657,36 @@ class TikTok(Platform):
 
     def identity_findings(self, pair: Any) -> list[Any]:
         return identity.identity_findings(pair)
+
+    def findings(self, result: Any) -> list[Any]:
+        from .findings import tiktok_findings
+
+        return tiktok_findings(result)
+
+    # --- backend logs -----------------------------------------------------------------
+
+    def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
+        """A logged Events API body: 2.0 (``event_source_id`` + ``data``) or 1.0
+        (``pixel_code`` + ``event`` or ``batch``), plus optional ``url`` and ``time``."""
+        if isinstance(record.get("data"), list) and "event_source_id" in record:
+            path = V2_PATH
+        elif "pixel_code" in record and isinstance(record.get("batch"), list):
+            path = V1_BATCH_PATH
+        elif "pixel_code" in record and "event" in record:
+            path = V1_TRACK_PATH
+        else:
+            return None
+        url = record.get("url") or f"https://{API_HOST}{path}/"
+        body = {k: v for k, v in record.items() if k not in ("url", "time")}
+        when = record.get("time")
+        if not isinstance(when, (int, float)):
+            items = body.get("data") or body.get("batch") or [body]
+            times = [_iso_seconds(i.get("event_time", i.get("timestamp")))
+                     for i in items if isinstance(i, dict)]
+            when = next((t for t in times if t is not None), 0.0)
+        return CapturedRequest("POST", url, [("Content-Type", "application/json")],
+                               json.dumps(body).encode(), float(when), "log",
+                               original_host=API_HOST, response_status=200)
 
 
 TIKTOK = TikTok()

@@ -79,7 +79,8 @@ def main() -> None:
                        "pixelcheck's events.js stand-in in headless Chromium, through the "
                        "pixelcheck proxy (sendBeacon POST as Chromium put it on the wire)"),
             "request": {"method": request["method"], "url": request["url"],
-                        "headers": request["headers"], "body": request["body"]},
+                        "headers": request["headers"], "body": request["body"],
+                        "arrival_time": request["arrival_time"]},
             "expect": {
                 "events": [{"event_name": event.event_name, "event_id": event.event_id,
                             "pixel_id": event.pixel_id}],
