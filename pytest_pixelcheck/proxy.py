@@ -250,7 +250,7 @@ class PixelProxy:
 
     # --- lifecycle --------------------------------------------------------------------
 
-    def start(self, timeout: float = 15.0) -> PixelProxy:
+    def start(self, timeout: float = 60.0) -> PixelProxy:
         started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name="pixelcheck-proxy", daemon=True)
         self._thread.start()
