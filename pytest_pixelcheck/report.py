@@ -140,9 +140,35 @@ def events_table(result: MatchResult, *, width: int = WIDTH, values: bool | None
 
 
 def findings_text(findings: Sequence[Finding], *, width: int = WIDTH) -> str:
-    """Findings, most severe first; one fix line for a run of the same code."""
+    """Findings, most severe first; one fix line for a run of the same code. Findings
+    of several platforms are grouped under each platform's name, in order of their
+    most severe finding."""
     if not findings:
         return "  no findings"
+    by_platform: dict[str | None, list[Finding]] = {}
+    for finding in findings:
+        by_platform.setdefault(finding.platform, []).append(finding)
+    if len(by_platform) > 1:
+        parts = []
+        for platform, group in by_platform.items():
+            parts.append(f"  {_platform_title(platform)}:")
+            parts.append(_findings_lines(group, width))
+        return "\n".join(parts)
+    return _findings_lines(findings, width)
+
+
+def _platform_title(name: str | None) -> str:
+    from . import platforms
+
+    if name is None:
+        return "the harness"
+    try:
+        return platforms.get(name).title or name
+    except KeyError:
+        return name
+
+
+def _findings_lines(findings: Sequence[Finding], width: int) -> str:
     lines: list[str] = []
     for index, finding in enumerate(findings):
         head = f"{finding.severity.upper()} [{finding.code}] {finding.message}"

@@ -142,3 +142,20 @@ def test_tiktoks_official_sdk_deduplicates_on_both_routes(
     timing = {"server-event-late", "server-before-browser"}
     assert [f for f in pixelcheck.findings("tiktok") if f.code not in timing] == [], \
         pixelcheck.report()
+
+
+def test_one_assertion_checks_every_platform_and_groups_its_findings(
+        pixelcheck, pixelcheck_page, pixelcheck_context, shop_all):
+    _run(pixelcheck_page, pixelcheck_context, shop_all,
+         ["tiktok:id_suffix", "ga4:transaction_id_mismatch"])
+    for platform, name in (("tiktok", "CompletePayment"), ("ga4", "purchase")):
+        pixelcheck.wait_for(name, source="browser", platform=platform)
+    with pytest.raises(PixelcheckAssertionError) as failure:
+        assert_deduplicated(pixelcheck, timeout=3)
+    message = str(failure.value)
+    assert "\n  TikTok:\n" in message and "\n  Google Analytics 4:\n" in message, message
+    tiktok = message.index("\n  TikTok:\n")
+    ga4 = message.index("\n  Google Analytics 4:\n")
+    first, second = sorted((tiktok, ga4))
+    assert "near-miss-event-id" in message[first:second]
+    assert "near-miss-event-id" in message[second:]
