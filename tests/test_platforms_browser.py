@@ -159,3 +159,25 @@ def test_one_assertion_checks_every_platform_and_groups_its_findings(
     first, second = sorted((tiktok, ga4))
     assert "near-miss-event-id" in message[first:second]
     assert "near-miss-event-id" in message[second:]
+
+
+def test_a_checkout_with_all_seven_platforms_deduplicates(
+        pixelcheck, pixelcheck_page, pixelcheck_context, pixelcheck_sink):
+    from example_site.trackers import load_trackers
+
+    others = sorted(load_trackers())
+    assert set(others) == {"tiktok", "ga4", "snapchat", "pinterest", "reddit", "linkedin"}
+    with SiteProcess(pixelcheck_sink.url, access_token=TOKEN,
+                     trackers={name: pixelcheck_sink.url_for(name) for name in others}) as site:
+        pixelcheck.customer(Customer(), external_id=None)
+        _run(pixelcheck_page, pixelcheck_context, site)
+        # every tag's last hit and server twin in hand: merged pairs on every platform
+        everyone = {"meta", *others}
+        assert pixelcheck.wait_until(
+            lambda evs: everyone <= {e.platform for e in evs if e.source == "server"}
+            and everyone <= {e.platform for e in evs if e.source == "browser"}, 10)
+        result = assert_deduplicated(pixelcheck)
+    assert everyone <= {p.browser.platform for p in result.pairs}, pixelcheck.report()
+    timing = {"server-event-late", "server-before-browser"}
+    assert [f for f in pixelcheck.findings() if f.code not in timing] == [], \
+        pixelcheck.report()
