@@ -17,7 +17,6 @@ from .matching import MatchResult, settled
 from .pii import (
     ABSENT,
     HASHED,
-    MATCH_KEYS,
     NA,
     OK,
     OTHER,
@@ -28,6 +27,7 @@ from .pii import (
     check_pii,
     customer_key,
     match_key_coverage,
+    match_keys,
 )
 from .report import WIDTH, count_severities, events_table, findings_text, wrap
 
@@ -232,9 +232,9 @@ def _required_keys(require: Iterable[str] | None, known: Customer | None) -> lis
             key = customer_key(name)
         except ValueError:
             key = name
-        if key not in MATCH_KEYS:
+        if key not in match_keys():
             raise ValueError(f"require: {name!r} is not a match key; known: "
-                             f"{', '.join(MATCH_KEYS)}")
+                             f"{', '.join(match_keys())}")
         keys.append(key)
     return keys
 

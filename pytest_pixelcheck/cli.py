@@ -393,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the example shop's checkout and print the report",
                           epilog=_fault_list(), formatter_class=argparse.RawTextHelpFormatter)
     demo.add_argument("--platform", action="append", metavar="NAME",
-                      help="also track this platform on both sides (tiktok, ga4, ...); "
-                           "its faults are PLATFORM:FAULT, e.g. --fault tiktok:id_suffix")
+                      help="also track this platform on both sides (one the shop has a "
+                           "tracker for); its faults are PLATFORM:FAULT, listed below")
     demo.add_argument("--fault", action="append", metavar="NAME",
                       help="switch on a fault of the example shop (repeatable);\n"
                            "NAME:VALUE for the ones that take a value")

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from .pii import ABSENT, HASHED, MATCH_KEYS, NA, OK, OTHER, SOME, WRONG
+from .pii import ABSENT, HASHED, NA, OK, OTHER, SOME, WRONG, column_label, match_keys
 from .report import set_aside_notes
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -32,9 +32,7 @@ EDGE = 4  # labels keep this far inside the SVG's right edge
 END_MARKER = 14  # a marker (with its ring) keeps this far inside it
 ANCHOR_END_NEAR = 30  # a label this close to the edge is right-aligned (exact, whatever font)
 
-# match-key coverage: short column names (as in the terminal table) and the states
-KEY_LABEL = {"country": "co", "external_id": "xid", "client_ip_address": "ip",
-             "client_user_agent": "ua"}
+# match-key coverage: the states (columns and their short names: pii.match_keys)
 STATES = {  # character: (css class, meaning)
     OK: ("ok", "right"), HASHED: ("hashed", "sent, not checked (no known value)"),
     WRONG: ("wrong", "wrong"), OTHER: ("other", "another customer's"),
@@ -295,14 +293,15 @@ def _coverage_cell(key: str, row: dict[str, Any]) -> str:
 
 def _coverage_table(rows: list[dict[str, Any]], *, compact: bool = False,
                     table_id: str = "") -> str:
-    heads = "".join(f'<th class="k" title="{_e(k)}">{_e(KEY_LABEL.get(k, k))}</th>'
-                    for k in MATCH_KEYS)
+    keys = match_keys()
+    heads = "".join(f'<th class="k" title="{_e(k)}">{_e(column_label(k))}</th>'
+                    for k in keys)
     body = []
     for r in rows:
         counts = f"{_e(r.get('browser_events', 0))}|{_e(r.get('server_events', 0))}"
         body.append(f'<tr><td>{_e(r.get("platform"))}</td><td class=l>{_e(r.get("event_name"))}'
                     f'</td><td class="counts">{counts}</td>'
-                    f'{"".join(_coverage_cell(k, r) for k in MATCH_KEYS)}</tr>')
+                    f'{"".join(_coverage_cell(k, r) for k in keys)}</tr>')
     ident = f' id="{table_id}"' if table_id else ""
     return (f'<table{ident} class="coverage{" compact" if compact else ""}"><thead><tr><th>platform'
             f'</th><th class=l>event</th><th title="browser|server events">events</th>{heads}'

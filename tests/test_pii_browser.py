@@ -13,7 +13,7 @@ from example_site.journey import Customer as JourneyCustomer
 from example_site.tracking import Customer as ShopCustomer
 from pytest_pixelcheck import PixelcheckAssertionError, assert_pii_hashed
 from pytest_pixelcheck.findings import CATALOGUE
-from pytest_pixelcheck.pii import CODES as PII_CODES
+from pytest_pixelcheck.platforms.meta.pii_checks import REPORTED_CODES as PII_CODES
 
 pytestmark = pytest.mark.browser
 

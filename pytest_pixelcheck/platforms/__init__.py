@@ -82,6 +82,8 @@ class Platform(ABC):
     event_time_unit: str = "Unix seconds"
     #: the platform's standard event names, to suggest the right spelling
     standard_events: tuple[str, ...] = ()
+    #: other names users may write for the platform ("google" for GA4)
+    aliases: tuple[str, ...] = ()
 
     # --- browser side -----------------------------------------------------------------
 
@@ -171,10 +173,45 @@ class Platform(ABC):
         ``key``: the hex SHA-256 of its normalization for hashed keys. None: no rule."""
         return None
 
+    def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
+        """A customer's value of ``key`` (a common name), as typed, normalized the way
+        the platform wants it before hashing (or, for keys it wants plain, as sent).
+        ``country``: the customer's country as declared, for rules that need one (a
+        national phone number, a ZIP code). None: no rule for this key. Raises
+        ``ValueError`` for a value that cannot be normalized. The core's ``normalize``,
+        ``hash_value`` and ``Customer`` read it."""
+        return None
+
+    def customer_forms(self, key: str, raw: str, country: str | None) -> list[str]:
+        """Every normalized form of ``raw`` the platform takes as right, its own first
+        (where its documentation and its SDK differ, both)."""
+        form = self.normalize_customer(key, raw, country)
+        return [form] if form else []
+
+    def normalization_mistakes(self, key: str, raw: str,
+                               country: str | None) -> list[tuple[str, str]]:
+        """(wrongly normalized value, the step it skipped) for each plausible mistake,
+        smallest first: a hash of one is reported as that mistake
+        (``Customer.verdict``). Default: none known."""
+        return []
+
+    #: identifier columns of the match-key coverage, after the customer keys: key ->
+    #: short label, e.g. {"client_ip_address": "ip"}
+    coverage_columns: dict[str, str] = {}
+
     def check_customer_data(self, result: Any, customer: Any) -> list[Any] | None:
         """The platform's own PII checks over one test's ``MatchResult``, or None for
         the core's checks driven by ``customer_values``/``hashed_keys``."""
         return None
+
+    def match_key_coverage(self, result: Any, customer: Any) -> list[Any]:
+        """Match-key coverage of this platform's events in one test's ``MatchResult``:
+        one ``pii.EventCoverage`` per event, a state per key (customer keys and
+        ``coverage_columns``). Default: the customer keys from ``customer_values``,
+        judged by ``hashed_keys`` and ``expected_value``."""
+        from ..pii import customer_values_coverage
+
+        return customer_values_coverage(self, result, customer)
 
     def identity_findings(self, pair: Any) -> list[Any]:
         """Findings on the platform's cookie and click ids of a merged pair."""
@@ -252,11 +289,21 @@ def _register_finding_codes() -> None:
 
 
 def get(name: str) -> Platform:
+    """The platform registered as ``name`` or with ``name`` among its aliases."""
     try:
         return _REGISTRY[name]
     except KeyError:
+        aliased = next((p for p in _REGISTRY.values() if name in p.aliases), None)
+        if aliased is not None:
+            return aliased
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise KeyError(f"unknown platform {name!r}; registered: {known}") from None
+
+
+def default() -> Platform | None:
+    """The platform a call means when it names none: the first registered (the
+    built-ins load Meta first)."""
+    return next(iter(_REGISTRY.values()), None)
 
 
 def all_platforms() -> list[Platform]:

@@ -280,6 +280,8 @@ class GA4(Platform):
     )
     #: customer keys GA4 hashes (city, region, postal code and country travel in clear)
     hashed_keys = frozenset(pii_rules.HASHED_KEYS)
+    #: "google" names GA4's rules too (Google's normalization serves its other products)
+    aliases = ("google",)
 
     def __init__(self) -> None:
         # error_answer gets only the request, yet a bad api_secret must mark that
@@ -621,6 +623,11 @@ class GA4(Platform):
         return fix_text(code, event)
 
     # --- customer data ----------------------------------------------------------------
+
+    def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
+        if key not in pii_rules.HASHED_KEYS + pii_rules.PLAIN_KEYS:
+            return None
+        return pii_rules.normalize(key, raw)
 
     def expected_value(self, key: str, raw: str) -> str | None:
         try:

@@ -23,6 +23,7 @@ from ...wire import (
     query_params,
 )
 from .. import CannedResponse, Platform, ServerAnswer, register
+from . import pii_rules
 from .texts import fix_text
 
 NAME = "meta"
@@ -145,12 +146,43 @@ class Meta(Platform):
     def fix(self, code: str, event: Event | None = None) -> str | None:
         return fix_text(code, event)
 
+    # --- customer data ----------------------------------------------------------------
+
+    #: external_id travels raw or hashed: hashing it is only recommended
+    hashed_keys = pii_rules.HASHED
+    coverage_columns = {"fbp": "fbp", "fbc": "fbc", "client_ip_address": "ip",
+                        "client_user_agent": "ua"}
+
+    def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
+        return pii_rules.normalize(key, raw, country)
+
+    def customer_forms(self, key: str, raw: str, country: str | None) -> list[str]:
+        return pii_rules.acceptable_forms(key, raw, country)
+
+    def normalization_mistakes(self, key: str, raw: str,
+                               country: str | None) -> list[tuple[str, str]]:
+        return pii_rules.mistakes(key, raw, country)
+
+    @property
+    def finding_codes(self) -> dict[str, Any]:
+        """The codes of Meta's PII and identity checks (``pii_checks``), in the
+        catalogue from the start; imported when the registry asks, once it has loaded."""
+        from .pii_checks import CODES
+
+        return CODES
+
     def check_customer_data(self, result: Any, customer: Any) -> list[Any] | None:
         """Meta's full checks: hashes against Meta's normalization, fbp/fbc, user agent,
-        source URL and IP parity (the core's original PII checker speaks Meta)."""
-        from ...pii import meta_checks
+        source URL and IP parity (``pii_checks``)."""
+        from .pii_checks import check
 
-        return meta_checks(result, customer)
+        return check(result, customer)
+
+    def match_key_coverage(self, result: Any, customer: Any) -> list[Any]:
+        """Coverage from the marks of Meta's checks, with fbp, fbc, IP and user agent."""
+        from .coverage import event_coverage
+
+        return event_coverage(result, customer)
 
     def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
         """A logged Conversions API body: ``{"data": [...]}`` plus optional

@@ -32,7 +32,7 @@ from ...validation import Violation, validate
 from ...wire import WireError, decompressed_body, json_body, path_of
 from .. import CannedResponse, Platform, ServerAnswer
 from . import identity
-from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed
+from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, PII_RULES, hash_value, is_hashed, normalize
 
 NAME = "tiktok"
 HERE = Path(__file__).resolve().parent
@@ -636,6 +636,9 @@ class TikTok(Platform):
     #: email, phone, external_id, first/last name and zip travel as SHA-256 hex;
     #: city, state and country travel plain (pii_rules.PII_RULES)
     hashed_keys = frozenset(HASHED_KEYS)
+
+    def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
+        return normalize(key, raw) if key in PII_RULES else None
 
     def expected_value(self, key: str, raw: str) -> str | None:
         """TikTok's digest of a customer's value: phone in E.164 *with* the '+'."""
