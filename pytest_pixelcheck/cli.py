@@ -79,7 +79,9 @@ def _demo(args: argparse.Namespace) -> int:
 
     trackers = load_trackers()
     chosen = [p for p in (args.platform or []) if p]
-    missing = [p for p in chosen if p not in trackers and p != "meta"]
+    # the shop tracks the default platform itself; the others through its trackers
+    builtin = (platforms.default() or platforms.UNKNOWN).name
+    missing = [p for p in chosen if p not in trackers and p != builtin]
     if missing:
         print(f"unknown platform(s): {', '.join(missing)}; the shop tracks meta and "
               f"{', '.join(sorted(trackers))}", file=sys.stderr)
@@ -99,7 +101,7 @@ def _demo(args: argparse.Namespace) -> int:
     if "server_delay" in names:  # wait for the late copy, to show it is late, not missing
         delay = names["server_delay"].partition(":")[2]
         timeout = max(timeout, float(delay or 5) + 3)
-    others = [p for p in chosen if p != "meta"]
+    others = [p for p in chosen if p != builtin]
     if others:
         print(f"  also tracked on both sides: {', '.join(others)}")
     with Harness(config) as harness, SiteProcess(

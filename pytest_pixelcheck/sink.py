@@ -241,7 +241,8 @@ class ConversionSink:
 
     @property
     def expected_token(self) -> str | None:
-        return self.expected_token_for("meta")
+        # the token of the platform ``url`` serves (the first registered)
+        return self.expected_token_for((platforms.default() or platforms.UNKNOWN).name)
 
     def expected_token_for(self, platform: str) -> str | None:
         with self._lock:
