@@ -667,6 +667,36 @@ def _legend() -> str:
             "</div></section>")
 
 
+def _platform_matrix(rows: list[dict[str, Any]], min_rate: float | None = None) -> str:
+    """Dedup rates as event name x platform, when more than one platform fired: each
+    platform's own event names, so most cells of another platform's names are empty."""
+    platforms = sorted({str(r.get("platform")) for r in rows})
+    if len(platforms) < 2:
+        return ""
+    names = sorted({str(r.get("event_name")) for r in rows}, key=str.lower)
+    cell = {(str(r.get("platform")), str(r.get("event_name"))): r for r in rows}
+    head = "<tr><th class=l>event</th>" + "".join(
+        f"<th>{_e(p)}</th>" for p in platforms) + "</tr>"
+    body = []
+    for name in names:
+        cells = []
+        for platform in platforms:
+            row = cell.get((platform, name))
+            if row is None:
+                cells.append('<td class="muted">&nbsp;</td>')
+                continue
+            rate = row.get("dedup_rate")
+            level = _rate_level(rate, min_rate)
+            title = f"{platform} {name}: {row.get('deduplicated', 0)} merged of " \
+                    f"{row.get('browser', 0)} browser / {row.get('server', 0)} server"
+            cells.append(f'<td class="rate {level}" title="{_e(title)}">'
+                         f'{_rate(rate) if rate is not None else "not merged"}</td>')
+        body.append(f"<tr><td class=l>{_e(name)}</td>{''.join(cells)}</tr>")
+    return (f'<section class="card"><h3 style="margin-top:0">dedup rate by platform and '
+            f'event</h3><table id="platform-matrix"><thead>{head}</thead>'
+            f'<tbody>{"".join(body)}</tbody></table></section>')
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole report as one HTML document (no external resources)."""
     summary = report.get("summary", {})
@@ -677,6 +707,7 @@ def render_html(report: dict[str, Any]) -> str:
         _dedup_table(list(summary.get("by_event") or []), _min_rate(report)),
         _codes_table(dict(summary.get("findings_by_code") or {})),
         "</div>",
+        _platform_matrix(list(summary.get("by_event") or []), _min_rate(report)),
         _coverage_summary(summary),
         _legend(),
         _nav(tests),

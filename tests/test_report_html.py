@@ -493,3 +493,30 @@ def test_report_in_a_real_browser(tmp_path, record_property):
     assert seen_crowded["svgs"][0]["outside"] == 0
     assert seen_crowded["label_overlaps"] == [0]
     assert seen_crowded["scroll_width"] <= 1280
+
+
+def test_several_platforms_get_a_platform_by_event_matrix():
+    from pytest_pixelcheck import Event
+    from pytest_pixelcheck.artifacts import test_record as record_of
+    from pytest_pixelcheck.report_html import render_html as render
+
+    events = [
+        Event("meta", "browser", "1", "Purchase", "p.1", 1.0, 1.0),
+        Event("meta", "server", "1", "Purchase", "p.1", 1.0, 1.1),
+        Event("tiktok", "browser", "C1", "CompletePayment", "p.1", 1.0, 1.0),
+        Event("tiktok", "server", "C1", "CompletePayment", "p.2", 1.0, 1.1),
+    ]
+    for seq, event in enumerate(events):
+        event.seq = seq
+    result = match_events(events)
+    html = render(build_report([record_of("t::one", "passed", result, [], {})]))
+    matrix = html[html.index('id="platform-matrix"'):]
+    matrix = matrix[:matrix.index("</table>")]
+    assert "<th>meta</th><th>tiktok</th>" in matrix
+    assert re.search(r"<td class=l>Purchase</td><td class=\"rate[^\"]*\"[^>]*>100%", matrix)
+    assert re.search(r"<td class=l>CompletePayment</td><td class=\"muted\">&nbsp;</td>"
+                     r"<td class=\"rate[^\"]*\"[^>]*>0%", matrix)
+    # one platform: no matrix
+    only_meta = match_events(events[:2])
+    assert "platform-matrix" not in render(build_report(
+        [record_of("t::two", "passed", only_meta, [], {})]))
