@@ -10,6 +10,7 @@ key makes a browser event and a server event the same conversion.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,10 +161,26 @@ class Platform(ABC):
 
     # --- customer data ----------------------------------------------------------------
 
+    #: ``event.user_data`` field -> common key, read by the default ``customer_values``
+    customer_fields: dict[str, str] = {}
+    #: the platform's digest of a customer's raw value (its pii_rules' ``hash_value``,
+    #: as a staticmethod), behind the default ``expected_value``; None: no rule
+    digest_rule: Callable[[str, str], str] | None = None
+
     def customer_values(self, event: Event) -> dict[str, list[Any]]:
         """Customer match keys in this event, under the common names (em, ph, fn, ln,
-        ct, st, zp, country, db, ge, external_id), each with the values sent."""
-        return {}
+        ct, st, zp, country, db, ge, external_id), each with the values sent. Default:
+        the ``user_data`` fields ``customer_fields`` names, one value or a list each."""
+        out: dict[str, list[Any]] = {}
+        for name, value in event.user_data.items():
+            key = self.customer_fields.get(name)
+            if key is None:
+                continue
+            kept = [v for v in (value if isinstance(value, list) else [value])
+                    if v not in (None, "")]
+            if kept:
+                out.setdefault(key, []).extend(kept)
+        return out
 
     #: customer keys (common names) the platform wants hashed; the others travel plain
     hashed_keys: frozenset[str] = frozenset()
@@ -171,7 +188,9 @@ class Platform(ABC):
     def expected_value(self, key: str, raw: str) -> str | None:
         """What the platform expects on the wire for a customer's ``raw`` value of
         ``key``: the hex SHA-256 of its normalization for hashed keys. None: no rule."""
-        return None
+        if self.digest_rule is None or key not in self.hashed_keys:
+            return None
+        return self.digest_rule(key, raw) or None
 
     def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
         """A customer's value of ``key`` (a common name), as typed, normalized the way

@@ -653,24 +653,10 @@ class Pinterest(Platform):
 
     #: every customer key Pinterest takes is SHA-256 hex (pii_rules.PII_RULES)
     hashed_keys = frozenset(HASHED_KEYS)
-
-    def expected_value(self, key: str, raw: str) -> str | None:
-        """Pinterest's digest of a customer's value: phone digits only, without '+'."""
-        if key not in self.hashed_keys:
-            return None
-        return hash_value(key, raw) or None
-
-    def customer_values(self, event: Event) -> dict[str, list[Any]]:
-        """The tag's pd.em and the API's user_data arrays, under the common names (the
-        API's field names are the common ones)."""
-        out: dict[str, list[Any]] = {}
-        for field in HASHED_KEYS:
-            value = event.user_data.get(field)
-            values = value if isinstance(value, list) else [value]
-            kept = [v for v in values if v not in (None, "")]
-            if kept:
-                out[field] = kept
-        return out
+    # the tag's pd.em and the API's user_data arrays use the common names themselves
+    customer_fields = {key: key for key in HASHED_KEYS}
+    # Pinterest's digest: phone digits only, without '+'
+    digest_rule = staticmethod(hash_value)
 
     def identity_findings(self, pair: Any) -> list[Any]:
         return identity.identity_findings(pair)

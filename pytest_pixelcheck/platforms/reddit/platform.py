@@ -253,6 +253,8 @@ class Reddit(Platform):
     finding_codes = FINDING_CODES
     #: email, phone and external_id: Reddit takes them raw too, but recommends SHA-256
     hashed_keys = frozenset(HASHED_KEYS)
+    # Reddit's digest: email canonicalized, phone in E.164 with the '+'
+    digest_rule = staticmethod(hash_value)
 
     # --- browser side -----------------------------------------------------------------
 
@@ -640,12 +642,6 @@ class Reddit(Platform):
 
     # --- customer data ----------------------------------------------------------------
 
-    def expected_value(self, key: str, raw: str) -> str | None:
-        """Reddit's digest of a customer's value (email canonicalized, phone in E.164
-        with the '+')."""
-        if key not in self.hashed_keys:
-            return None
-        return hash_value(key, raw)
 
     def customer_values(self, event: Event) -> dict[str, list[Any]]:
         out: dict[str, list[Any]] = {}

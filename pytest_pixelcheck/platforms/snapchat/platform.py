@@ -734,24 +734,9 @@ class Snapchat(Platform):
     #: every customer key travels as SHA-256 hex; sc_cookie1, sc_click_id, IP and
     #: User-Agent travel plain (pii_rules.PII_RULES)
     hashed_keys = frozenset(HASHED_KEYS)
-
-    def expected_value(self, key: str, raw: str) -> str | None:
-        """Snap's digest of a customer's value: phone as digits *without* the '+'."""
-        if key not in self.hashed_keys:
-            return None
-        return hash_value(key, raw)
-
-    def customer_values(self, event: Event) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {}
-        for field, value in event.user_data.items():
-            key = KEY_OF_FIELD.get(field)
-            if key is None or key not in HASHED_KEYS:
-                continue
-            values = value if isinstance(value, list) else [value]
-            kept = [v for v in values if v not in (None, "")]
-            if kept:
-                out.setdefault(key, []).extend(kept)
-        return out
+    customer_fields = {field: key for field, key in KEY_OF_FIELD.items()
+                       if key in HASHED_KEYS}
+    digest_rule = staticmethod(hash_value)
 
     def identity_findings(self, pair: Any) -> list[Any]:
         return identity.identity_findings(pair)

@@ -636,27 +636,12 @@ class TikTok(Platform):
     #: email, phone, external_id, first/last name and zip travel as SHA-256 hex;
     #: city, state and country travel plain (pii_rules.PII_RULES)
     hashed_keys = frozenset(HASHED_KEYS)
+    customer_fields = {field: key for field, key in KEY_OF_FIELD.items()
+                       if key not in ("ttp", "ttclid", "ip", "user_agent")}
+    digest_rule = staticmethod(hash_value)
 
     def normalize_customer(self, key: str, raw: str, country: str | None) -> str | None:
         return normalize(key, raw) if key in PII_RULES else None
-
-    def expected_value(self, key: str, raw: str) -> str | None:
-        """TikTok's digest of a customer's value: phone in E.164 *with* the '+'."""
-        if key not in self.hashed_keys:
-            return None
-        return hash_value(key, raw)
-
-    def customer_values(self, event: Event) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {}
-        for field, value in event.user_data.items():
-            key = KEY_OF_FIELD.get(field)
-            if key is None or key in ("ttp", "ttclid", "ip", "user_agent"):
-                continue
-            values = value if isinstance(value, list) else [value]
-            kept = [v for v in values if v not in (None, "")]
-            if kept:
-                out.setdefault(key, []).extend(kept)
-        return out
 
     def identity_findings(self, pair: Any) -> list[Any]:
         return identity.identity_findings(pair)
