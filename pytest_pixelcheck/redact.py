@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable
 from urllib.parse import quote_plus, unquote_plus
 
+from .masking import mask_text
+
 SECRET_PARAMS = ("access_token", "api_secret", "access-token", "client_secret")
 MASK = "***redacted***"
 
@@ -88,8 +90,6 @@ _QUERY_VALUE = re.compile(r"([?&][^=&\s#]{1,100}=)([^&\s#\"']*%[0-9A-Fa-f]{2}[^&
 
 def mask_pii(text: str) -> str:
     """Emails and phone numbers in free text, masked: ``j***@example.com``."""
-    from .pii import mask_text  # pii imports the findings machinery; keep start-up lean
-
     text = _ENCODED_EMAIL.sub(lambda m: f"{m.group(1)}***%40{m.group(2)}", text)
 
     def encoded_value(match: re.Match[str]) -> str:
