@@ -9,8 +9,9 @@ from .assertions import (
     expect_findings,
 )
 from .capture import Pixelcheck, WaitTimeout
+from .diagnosis import DiagnosisSettings
 from .events import CapturedRequest, Event, EventStore
-from .findings import CATALOGUE, DiagnosisSettings, Finding
+from .findings import CATALOGUE, Finding
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, Pair, match_events
 from .pii import (

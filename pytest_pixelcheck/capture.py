@@ -10,15 +10,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .artifacts import status_classes
+from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
-from .findings import (
-    SEVERITY_RANK,
-    DiagnosisSettings,
-    Finding,
-    diagnose,
-    in_platform_words,
-    register_codes,
-)
+from .findings import SEVERITY_RANK, Finding, register_codes
 from .matching import MatchResult, match_events
 from .pii import Customer, check_pii
 from .playwright_wiring import browser_not_proxied, not_proxied_hint

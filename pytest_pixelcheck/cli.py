@@ -24,8 +24,9 @@ from .artifacts import (
     write_har,
     write_json,
 )
+from .diagnosis import diagnose
 from .events import Event
-from .findings import Finding, at_least, diagnose, parse_severity_overrides, severity_policy
+from .findings import Finding, at_least, parse_severity_overrides, severity_policy
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, match_events, settled
 from .pii import match_key_coverage

@@ -12,8 +12,8 @@ from typing import Any
 
 from .browser import BrowserSession, find_chromium
 from .capture import Pixelcheck
+from .diagnosis import DiagnosisSettings
 from .events import EventStore
-from .findings import DiagnosisSettings
 from .proxy import PixelProxy
 from .redact import MASK, install_log_redaction, remember_secret
 from .sink import ConversionSink

@@ -80,7 +80,7 @@ def test_event_codes(events: Sequence[Event]) -> list[Finding]:
     """Server events carrying their platform's test-mode marker (Meta's
     test_event_code, TikTok's test_event_code, ...): fine in a test, wrong in
     production, where they never reach the ad reports."""
-    from .findings import _platform
+    from .diagnosis import _platform
 
     by_code: dict[tuple[str, str], list[Event]] = {}
     for event in events:

@@ -13,8 +13,8 @@ import pytest
 from pytest_pixelcheck import platforms
 from pytest_pixelcheck.artifacts import build_report
 from pytest_pixelcheck.artifacts import test_record as record_of
+from pytest_pixelcheck.diagnosis import diagnose
 from pytest_pixelcheck.events import CapturedRequest, EventStore
-from pytest_pixelcheck.findings import diagnose
 from pytest_pixelcheck.matching import match_events
 from pytest_pixelcheck.pii import check_pii, coverage_rows, match_key_coverage
 from pytest_pixelcheck.report import test_report as report_of

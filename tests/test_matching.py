@@ -8,8 +8,8 @@ import pytest
 from recorded import recorded
 
 from pytest_pixelcheck import platforms
+from pytest_pixelcheck.diagnosis import DiagnosisSettings, diagnose, explain_id_difference
 from pytest_pixelcheck.events import CapturedRequest, Event, EventStore
-from pytest_pixelcheck.findings import DiagnosisSettings, diagnose, explain_id_difference
 from pytest_pixelcheck.matching import match_events, settled
 from pytest_pixelcheck.report import events_table, shorten
 

@@ -14,7 +14,7 @@ from recorded import FIXTURES
 
 from pytest_pixelcheck import artifacts, platforms
 from pytest_pixelcheck.artifacts import build_report, read_requests
-from pytest_pixelcheck.findings import diagnose
+from pytest_pixelcheck.diagnosis import diagnose
 from pytest_pixelcheck.gate import gate_failures
 from pytest_pixelcheck.matching import match_events
 from pytest_pixelcheck.pii import COVERAGE_LEGEND, MATCH_KEYS, coverage_rows, match_key_coverage

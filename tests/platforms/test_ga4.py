@@ -433,7 +433,7 @@ def test_another_client_id_is_another_user_to_google():
 
 
 def test_transaction_id_mismatch_is_left_to_the_core_near_miss():
-    from pytest_pixelcheck.findings import diagnose
+    from pytest_pixelcheck.diagnosis import diagnose
 
     result = match_events([browser_purchase("ORD-1"),
                            *server_events(purchase_body("ORD-1-server"))], "ga4")

@@ -29,8 +29,9 @@ from example_site.trackers.linkedin import (
 )
 from example_site.tracking import Customer, RequestContext, TrackedEvent
 from pytest_pixelcheck import platforms
+from pytest_pixelcheck.diagnosis import diagnose
 from pytest_pixelcheck.events import CapturedRequest, Event, EventStore
-from pytest_pixelcheck.findings import CATALOGUE, diagnose
+from pytest_pixelcheck.findings import CATALOGUE
 from pytest_pixelcheck.matching import MatchResult, Pair, match_events
 from pytest_pixelcheck.pii import Customer as PiiCustomer
 from pytest_pixelcheck.pii import check_pii

@@ -22,8 +22,9 @@ from example_site.faults import ActiveFaults
 from example_site.trackers import TrackerConfig, load_trackers
 from example_site.tracking import Customer, RequestContext, TrackedEvent
 from pytest_pixelcheck import platforms
+from pytest_pixelcheck.diagnosis import diagnose
 from pytest_pixelcheck.events import CapturedRequest, Event, EventStore
-from pytest_pixelcheck.findings import CATALOGUE, diagnose
+from pytest_pixelcheck.findings import CATALOGUE
 from pytest_pixelcheck.matching import Pair, match_events
 from pytest_pixelcheck.platforms.pinterest import PINTEREST, identity, pii_rules
 from pytest_pixelcheck.platforms.pinterest.platform import tag_canonical

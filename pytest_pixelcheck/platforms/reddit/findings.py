@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from ...diagnosis import explain_id_difference, side_by_side
 from ...events import Event
-from ...findings import Finding, Severity, explain_id_difference, register_codes, side_by_side
+from ...findings import Finding, Severity, register_codes
 from .identity import MISMATCHES, MISSING, born_here, first_seen, identity_problems
 from .pii_rules import sha256_hex
 from .platform import FINDING_CODES, NAME, type_key
