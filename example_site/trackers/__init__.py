@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -71,6 +72,16 @@ def http_call(method: str, url: str, headers: dict[str, str], body: bytes | None
             return None, str(exc).encode()
 
     return send
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy urllib would use for an https ``url``: HTTPS_PROXY unless NO_PROXY
+    excludes its host. For official SDKs that do not read the environment themselves
+    (TikTok's, Snap's, Pinterest's take a proxy only in their configuration)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return urllib.request.getproxies().get("https")
 
 
 def json_call(url: str, payload: Any, headers: dict[str, str] | None = None

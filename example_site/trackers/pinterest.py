@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from ..faults import ActiveFaults
 from ..tracking import Customer, RequestContext, TrackedEvent, js, js_str
-from . import ServerCall, Tracker, TrackerConfig, json_call
+from . import ServerCall, Tracker, TrackerConfig, json_call, proxy_for
 
 PURCHASE = "Purchase"
 #: the shop's (Meta-style) event names -> Pinterest's Conversions API names
@@ -390,7 +390,7 @@ class PinterestTracker(Tracker):
         from pinterest.client import PinterestSDKClient
 
         host = api_url.rstrip("/") + "/v5"
-        proxy = _proxy_for(host)
+        proxy = proxy_for(host)
         ca = os.environ.get("SSL_CERT_FILE") if proxy else None
         key = (host, proxy, ca, token)
         with self._sdk_lock:
@@ -407,22 +407,6 @@ class PinterestTracker(Tracker):
                 client = self._sdk_clients[key] = PinterestSDKClient(configuration=cfg)
         return client
 
-
-def _proxy_for(host: str) -> str | None:
-    """HTTPS_PROXY for an https origin not excluded by NO_PROXY (what urllib would do on
-    its own; the SDK does not)."""
-    parts = urlsplit(host)
-    if parts.scheme != "https":
-        return None
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if not proxy:
-        return None
-    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    hostname = parts.hostname or ""
-    for entry in (e.strip().lstrip(".") for e in no_proxy.split(",")):
-        if entry and (hostname == entry or hostname.endswith("." + entry)):
-            return None
-    return proxy
 
 
 TRACKER = PinterestTracker()

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from ..faults import ActiveFaults
 from ..tracking import Customer, RequestContext, TrackedEvent, js, js_str
-from . import ServerCall, Tracker, TrackerConfig, json_call
+from . import ServerCall, Tracker, TrackerConfig, json_call, proxy_for
 
 PURCHASE = "Purchase"
 #: the shop's (Meta-style) event names -> Snap's standard events
@@ -324,7 +324,7 @@ class SnapchatTracker(Tracker):
             # its Configuration() sets the level of the process-wide urllib3 and SDK
             # loggers: one constructor at a time across the sender's threads
             api = ConversionApi(access_token=token, launchpad_url=host)
-        proxy = _proxy_for(host)
+        proxy = proxy_for(host)
         if proxy:
             # The SDK ignores HTTPS_PROXY; the proxy (and the CA of the TLS it
             # terminates) must be set on its configuration, then the pool rebuilt.
@@ -381,22 +381,6 @@ def _sdk_fields(config: TrackerConfig, item: dict[str, Any],
                 fields[field] = user[key][0]
     return {k: v for k, v in fields.items() if v not in (None, "")}
 
-
-def _proxy_for(host: str) -> str | None:
-    """HTTPS_PROXY for an https origin not excluded by NO_PROXY (what urllib would do
-    on its own; the SDK does not)."""
-    parts = urlsplit(host)
-    if parts.scheme != "https":
-        return None
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if not proxy:
-        return None
-    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    hostname = parts.hostname or ""
-    for entry in (e.strip().lstrip(".") for e in no_proxy.split(",")):
-        if entry and (hostname == entry or hostname.endswith("." + entry)):
-            return None
-    return proxy
 
 
 TRACKER = SnapchatTracker()

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..faults import ActiveFaults
 from ..tracking import Customer, RequestContext, TrackedEvent, js, js_str, sha256_hex
-from . import ServerCall, Tracker, TrackerConfig, json_call
+from . import ServerCall, Tracker, TrackerConfig, json_call, proxy_for
 
 PURCHASE = "Purchase"
 #: the shop's (Meta-style) event names -> TikTok's standard events
@@ -282,7 +282,7 @@ class TikTokTracker(Tracker):
         from business_api_client import ApiClient, Configuration
 
         host = api_url.rstrip("/")
-        proxy = _proxy_for(host)
+        proxy = proxy_for(host)
         ca = os.environ.get("SSL_CERT_FILE") if proxy else None
         key = (host, proxy, ca)
         with self._sdk_lock:
@@ -370,22 +370,6 @@ def _body_from_sdk_error(text: str) -> bytes:
                        "message": match.group("message"),
                        "request_id": match.group("rid")}).encode()
 
-
-def _proxy_for(host: str) -> str | None:
-    """HTTPS_PROXY for an https origin not excluded by NO_PROXY (what urllib would do
-    on its own; the SDK does not)."""
-    parts = urlsplit(host)
-    if parts.scheme != "https":
-        return None
-    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
-    if not proxy:
-        return None
-    no_proxy = os.environ.get("NO_PROXY") or os.environ.get("no_proxy") or ""
-    hostname = parts.hostname or ""
-    for entry in (e.strip().lstrip(".") for e in no_proxy.split(",")):
-        if entry and (hostname == entry or hostname.endswith("." + entry)):
-            return None
-    return proxy
 
 
 def _ttclid_in(url: str | None) -> str | None:
