@@ -9,6 +9,7 @@ key makes a browser event and a server event the same conversion.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,6 +50,18 @@ class ServerAnswer:
         token = f"token in {self.token_location}" if self.token_location else "no token"
         return (f"ServerAnswer(status={self.status} {len(self.events)} events, {token}, "
                 f"{len(self.violations)} violations)")
+
+
+def answer_json(event: Event | None) -> dict[str, Any] | None:
+    """The answer the sink gave to this event's call, as a JSON object; None when
+    there is none or it is not one."""
+    if event is None or event.raw is None or not event.raw.response_body:
+        return None
+    try:
+        body = json.loads(event.raw.response_body)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 class Platform(ABC):

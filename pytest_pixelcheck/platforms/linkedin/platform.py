@@ -46,7 +46,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer
+from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json
 from . import identity, pii_rules
 from .rules import URN_PREFIX, RuleCatalogue, rule_id_of
 
@@ -551,20 +551,10 @@ class LinkedIn(Platform):
             return 503, error_body(503, "Service Unavailable")
         return 500, error_body(500, "Internal Server Error")
 
-    @staticmethod
-    def _answer_body(event: Event) -> dict[str, Any] | None:
-        if event.raw is None or not event.raw.response_body:
-            return None
-        try:
-            body = json.loads(event.raw.response_body)
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
     def answer_text(self, event: Event) -> str:
         if event.extra.get("rejected_by_platform"):
             return f"200, but {event.extra['rejected_by_platform']}"
-        body = self._answer_body(event)
+        body = answer_json(event)
         if body is None or "message" not in body:
             return super().answer_text(event)
         code = body.get("code") or body.get("serviceErrorCode")

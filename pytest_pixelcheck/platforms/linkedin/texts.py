@@ -3,9 +3,10 @@ Conversions API's fields, for the core's finding codes (``LinkedIn.fix``)."""
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from ...events import Event
+from .. import answer_json
 from .rules import UNDECLARED
 
 TAG_CALL = "window.lintrk('track', {conversion_id: RULE, event_id: ID})"
@@ -31,15 +32,9 @@ def _status(event: Event | None) -> int | None:
     return event.raw.response_status if event is not None and event.raw is not None else None
 
 
-def _answer(event: Event | None) -> dict[str, object]:
-    """LinkedIn's error body for this event's call ({} when there is none)."""
-    if event is None or event.raw is None or not event.raw.response_body:
-        return {}
-    try:
-        body = json.loads(event.raw.response_body)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+def _answer(event: Event | None) -> dict[str, Any]:
+    """The platform's answer body to this event's call ({} when there is none)."""
+    return answer_json(event) or {}
 
 
 def _rejected_fix(event: Event | None) -> str:

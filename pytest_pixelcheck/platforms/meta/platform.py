@@ -22,7 +22,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import CannedResponse, Platform, ServerAnswer, register
+from .. import CannedResponse, Platform, ServerAnswer, answer_json, register
 from . import pii_rules
 from .texts import fix_text
 
@@ -84,11 +84,7 @@ def _preview(text: str, limit: int = 40) -> str:
 
 def _graph_error_of(event: Event) -> dict[str, Any]:
     """The Graph API error object the sink answered this event's call with, or {}."""
-    try:
-        body = json.loads(event.raw.response_body) if event.raw else {}
-    except ValueError:
-        return {}
-    error = body.get("error") if isinstance(body, dict) else None
+    error = (answer_json(event) or {}).get("error")
     return error if isinstance(error, dict) else {}
 
 

@@ -47,7 +47,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer
+from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json
 from . import identity
 from .pii_rules import HASHED_KEYS, OTHER_HASHED_FIELDS, hash_value, is_hashed
 
@@ -581,18 +581,8 @@ class Pinterest(Platform):
             return 504, {"code": 504, "message": "Gateway Timeout"}
         return 500, {"code": 500, "message": "Internal Server Error"}
 
-    @staticmethod
-    def _answer_body(event: Event) -> dict[str, Any] | None:
-        if event.raw is None or not event.raw.response_body:
-            return None
-        try:
-            body = json.loads(event.raw.response_body)
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
     def answer_text(self, event: Event) -> str:
-        body = self._answer_body(event)
+        body = answer_json(event)
         if body is None or "code" not in body:
             return super().answer_text(event)
         text = f"{body.get('message')} (code {body.get('code')})"

@@ -3,9 +3,10 @@ change, for the core's finding codes (``Pinterest.fix``) and Pinterest's own fin
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from ...events import Event
+from .. import answer_json
 
 API_CALL = ("POST https://api.pinterest.com/v5/ad_accounts/<ad_account_id>/events with "
             "'Authorization: Bearer <conversion access token>'")
@@ -27,14 +28,9 @@ def _names(event: Event | None) -> tuple[str, str]:
     return API_TO_TAG.get(api, squash(name) or name), api
 
 
-def _answer(event: Event | None) -> dict[str, object]:
-    if event is None or event.raw is None or not event.raw.response_body:
-        return {}
-    try:
-        body = json.loads(event.raw.response_body)
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+def _answer(event: Event | None) -> dict[str, Any]:
+    """The platform's answer body to this event's call ({} when there is none)."""
+    return answer_json(event) or {}
 
 
 def fix_text(code: str, event: Event | None = None) -> str | None:

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ...events import CapturedRequest, Event
 from ...validation import Violation, validate
 from ...wire import WireError, body_text, decompressed_body, json_body, path_of, query_params
-from .. import CannedResponse, Platform, ServerAnswer
+from .. import CannedResponse, Platform, ServerAnswer, answer_json
 from . import identity, texts
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed
 
@@ -673,18 +673,8 @@ class Snapchat(Platform):
             return status, v2_answer_body(False, reason)
         return status, answer_body(False, reason, codes=[code])
 
-    @staticmethod
-    def _answer(event: Event) -> dict[str, Any] | None:
-        if event.raw is None or not event.raw.response_body:
-            return None
-        try:
-            body = json.loads(event.raw.response_body)
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
     def answer_text(self, event: Event) -> str:
-        body = self._answer(event)
+        body = answer_json(event)
         if body is None or "status" not in body:
             return super().answer_text(event)
         # v3 names its error codes; the v2 answer only repeats reasons per record

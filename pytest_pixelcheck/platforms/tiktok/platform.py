@@ -30,7 +30,7 @@ from urllib.parse import unquote
 from ...events import CapturedRequest, Event
 from ...validation import Violation, validate
 from ...wire import WireError, decompressed_body, json_body, path_of
-from .. import CannedResponse, Platform, ServerAnswer
+from .. import CannedResponse, Platform, ServerAnswer, answer_json
 from . import identity
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, PII_RULES, hash_value, is_hashed, normalize
 
@@ -532,24 +532,14 @@ class TikTok(Platform):
             return 200, envelope(SYSTEM_TIMEOUT, "System timeout. Please retry later.")
         return 500, envelope(SYSTEM_ERROR, "System error. Please retry later.")
 
-    @staticmethod
-    def _answer_body(event: Event) -> dict[str, Any] | None:
-        if event.raw is None or not event.raw.response_body:
-            return None
-        try:
-            body = json.loads(event.raw.response_body)
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
     def is_transient(self, event: Event) -> bool:
         if super().is_transient(event):
             return True
-        body = self._answer_body(event)
+        body = answer_json(event)
         return body is not None and body.get("code") in RETRYABLE_CODES
 
     def answer_text(self, event: Event) -> str:
-        body = self._answer_body(event)
+        body = answer_json(event)
         if body is None or "code" not in body:
             return super().answer_text(event)
         return f"{body.get('message')} (code {body.get('code')})"
