@@ -238,9 +238,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Set-Cookie", cookie)
         for key, value in (extra or {}).items():
             self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as error:
+            # the browser navigated on before the page was written (a fast test clicks
+            # through): nobody is left to answer, and the shop did nothing wrong
+            log.debug("client left before %s %s was answered: %s", self.command, self.path, error)
+            self.close_connection = True
 
     def _redirect(self, location: str) -> None:
         self._send(303, b"", "text/plain", {"Location": location})

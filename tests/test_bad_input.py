@@ -109,3 +109,23 @@ def test_proxy_answers_malformed_hits_and_keeps_capturing(pixelcheck, via_proxy,
           {"Content-Type": "application/json"})
     pixelcheck.wait_for("Purchase", source="server")
     assert any(p.browser.event_id == "ok-1" for p in pixelcheck.match().pairs)
+
+
+def test_shop_takes_a_browser_hanging_up_mid_answer_as_no_error(pixelcheck_sink):
+    """A browser that navigates on resets the connection before the page is written. That
+    is no backend crash: the shop logs no traceback and keeps serving (it once failed CI)."""
+    import socket
+    import struct
+
+    from example_site import SiteProcess
+
+    with SiteProcess(pixelcheck_sink.url, access_token="EAAhangupTEST0123456789") as site:
+        host, port = site.url.removeprefix("http://").split(":")
+        for _ in range(20):
+            with socket.create_connection((host, int(port))) as conn:
+                conn.sendall(b"GET /product/sku-1 HTTP/1.1\r\nHost: shop\r\n\r\n")
+                # linger 0: close() sends a reset, as a tab navigating away does
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with urllib.request.urlopen(f"{site.url}/", timeout=10) as answer:
+            assert answer.status == 200
+    assert "Traceback" not in site.stderr, site.stderr[-3000:]
