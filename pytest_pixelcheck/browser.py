@@ -19,7 +19,8 @@ QUIET_FLAGS = (
     "--disable-sync",
     "--no-first-run",
     "--disable-quic",
-    "--disable-features=Translate,OptimizationHints,MediaRouter",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,IsolateOrigins,site-per-process",
+    "--disable-site-isolation-trials",
 )
 
 SYSTEM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

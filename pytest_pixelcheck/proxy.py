@@ -305,7 +305,7 @@ class PixelProxy:
 
     async def _main(self) -> None:
         from mitmproxy import options
-        from mitmproxy.addons import default_addons
+        from mitmproxy.addons import block, core, dns_resolver, next_layer, proxyserver, tlsconfig
         from mitmproxy.master import Master
 
         opts = options.Options(
@@ -315,7 +315,12 @@ class PixelProxy:
         )
         # A plain Master: DumpMaster's ErrorCheck addon would sys.exit() on errors.
         master = Master(opts)
-        master.addons.add(*default_addons())
+        # Only what a capturing proxy needs: each of mitmproxy's ~30 default addons is
+        # called on every request, which cost a fifth of the proxy's time in a checkout
+        # with seven platforms (benchmarks/all_platforms.py). Block refuses clients from
+        # public addresses; the rest run the proxy, its TLS and its protocol detection.
+        master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(),
+                          tlsconfig.TlsConfig(), dns_resolver.DnsResolver(), block.Block())
         master.addons.add(_PixelAddon(self))
         # Registered by an addon, so settable only once the addons are loaded.
         master.options.update(connection_strategy="lazy", ssl_insecure=False)
