@@ -9,23 +9,19 @@ import runpy
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import platforms
 from .artifacts import (
     build_report,
-    read_requests,
-    status_classes,
+    stats_dicts,
     test_record,
     write_capture,
     write_har,
     write_json,
 )
-from .diagnosis import diagnose
-from .events import Event
 from .findings import Finding, at_least, parse_severity_overrides, severity_policy
 from .harness import Harness, HarnessConfig
 from .matching import MatchResult, match_events, settled
@@ -232,61 +228,6 @@ def _record(args: argparse.Namespace) -> int:
 # --- analyze ----------------------------------------------------------------------------
 
 
-class Progress:
-    """A progress bar on stderr for large inputs; quiet for small ones."""
-
-    def __init__(self, total: int, label: str, threshold: int = 500) -> None:
-        self.total, self.label = total, label
-        self.enabled = total >= threshold
-        self.tty = sys.stderr.isatty()
-        self._last = -1
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        percent = done * 100 // max(self.total, 1)
-        step = percent if self.tty else percent // 25 * 25
-        if step == self._last:
-            return
-        self._last = step
-        bar = "#" * (percent // 4) + "." * (25 - percent // 4)
-        end = "\r" if self.tty and done < self.total else "\n"
-        sys.stderr.write(f"{self.label} [{bar}] {done}/{self.total}{end}")
-        sys.stderr.flush()
-
-
-def _load_events(paths: Sequence[str]) -> tuple[list[Event], int]:
-    """Events of all files, and how many were dropped as already seen in an earlier
-    file (a HAR and a pixelcheck capture of the same session, say)."""
-    per_file = [(path, read_requests(path)) for path in paths]
-    progress = Progress(sum(len(r) for _, r in per_file), "decoding")
-    events: list[Event] = []
-    seen_before: set[tuple[object, ...]] = set()
-    overlap, done = 0, 0
-    for _path, requests in per_file:
-        seen_here: set[tuple[object, ...]] = set()
-        for source, request in requests:
-            done += 1
-            try:
-                decoded = platforms.decode_request(request, source)
-            except Exception as exc:  # one odd line must not end the analysis
-                decoded = [Event("unknown", "server" if source == "server" else "browser",
-                                 None, None, None, None, request.arrival_time, raw=request,
-                                 error=f"decoder crashed: {exc}")]
-            for event in decoded:
-                key = (event.platform, event.source, event.pixel_id, event.event_name,
-                       event.event_id, event.event_time, event.error)
-                if key in seen_before:
-                    overlap += 1
-                    continue
-                seen_here.add(key)
-                event.seq = len(events)
-                events.append(event)
-            progress.update(done)
-        seen_before |= seen_here
-    return events, overlap
-
-
 def _analyze_with_severity(args: argparse.Namespace) -> int:
     """``analyze`` under ``--severity`` overrides: the verdict, exit code and reports use
     them, as the pytest plugin's pixelcheck_severity does."""
@@ -300,59 +241,94 @@ def _analyze_with_severity(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    try:
-        events, overlap = _load_events(args.files)
-    except (OSError, ValueError) as exc:
-        print(f"pixelcheck analyze: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    groups: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
-        key = "all"
-        if args.by == "day":
-            key = datetime.fromtimestamp(event.arrival_time, timezone.utc).date().isoformat()
-        groups[key].append(event)
-    print(f"pixelcheck analyze: {len(events)} events from {len(args.files)} file(s)")
-    if overlap:
-        print(f"  {overlap} events appeared again in a later file (the same session saved "
-              "twice?) and were counted once")
-    records, exit_code, alerts, days = [], EXIT_OK, [], []
-    for key in sorted(groups):
-        result = match_events(groups[key])
-        findings = diagnose(result)
-        if args.by == "day":
-            print(f"\n=== {key} ===")
-        exit_code = max(exit_code, print_verdict(result, findings, events=args.events))
-        answers = status_classes(e.raw.response_status for e in result.events
-                                 if e.source == "server" and e.raw is not None)
-        records.append(test_record(key, "analyzed", result, findings, answers))
-        rate = overall_rate(result)
-        days.append((key, result, rate))
-        if args.min_dedup_rate is not None and rate is not None \
-                and rate < args.min_dedup_rate:
-            alerts.append(f"{key}: dedup rate {rate:.0%} is below {args.min_dedup_rate:.0%}")
-    if args.by == "day" and len(days) > 1:
-        print("\nday by day:")
-        print(f"  {'day':<10} {'browser':>7} {'server':>6} {'dedup':>6} {'rate':>5}  change")
-        previous = None
-        for key, result, rate in days:
-            rows = result.stats().values()
-            change = "" if previous is None or rate is None else f"{(rate - previous):+.0%}"
-            print(f"  {key:<10} {sum(s.browser for s in rows):>7} "
-                  f"{sum(s.server for s in rows):>6} {sum(s.deduplicated for s in rows):>6} "
-                  f"{'-' if rate is None else f'{rate:.0%}':>5}  {change}")
-            previous = rate if rate is not None else previous
+    from .analysis import Engine
+    from .analysis.text import dashboard_rows, dashboard_text, grouped_text
+
+    with Engine(by=args.by) as engine:
+        try:
+            loaded = engine.load(args.files)
+        except (OSError, ValueError, duckdb_error()) as exc:
+            print(f"pixelcheck analyze: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(f"pixelcheck analyze: {loaded.rows} events from {loaded.files} file(s)")
+        if loaded.overlap:
+            print(f"  {loaded.overlap} events appeared again in a later file (the same session "
+                  "saved twice?) and were counted once")
+        for reason, count in loaded.unread.most_common():
+            print(f"  {count} line(s) gave no event: {reason} (e.g. "
+                  f"{loaded.unread_example[reason]})")
+        reports = engine.reports()
+        series = engine.series() if args.by != "all" else []
+        if args.export:
+            print(f"  wrote Parquet to {engine.export(args.export)} (by day and platform)")
+    records, exit_code = [], EXIT_OK
+    list_all = args.events or args.findings == "all"
+    for report in reports:
+        if args.by != "all":
+            print(f"\n=== {report.period} ===")
+        if report.complete and (list_all or len(report.findings) <= GROUPED_ABOVE):
+            exit_code = max(exit_code, print_verdict(report.result, report.findings,
+                                                     events=args.events))
+        else:
+            exit_code = max(exit_code, _print_grouped(report, grouped_text, list_all))
+        record = test_record(report.period, "analyzed", report.result, report.findings,
+                             report.answers)
+        record["stats"] = stats_dicts(report.stats)
+        records.append(record)
+    alerts = [f"{r.period}: dedup rate {r.rate:.0%} is below {args.min_dedup_rate:.0%}"
+              for r in reports if args.min_dedup_rate is not None and r.rate is not None
+              and r.rate < args.min_dedup_rate]
+    dashboard = dashboard_rows(series, args.alert_drop, args.min_dedup_rate)
+    if args.by != "all":
+        print(f"\n{args.by} by {args.by}:")
+        print(dashboard_text(dashboard))
+        alerts += [f"{r['period']} {r['platform']} {r['event_name']}: {r['alert']}"
+                   for r in dashboard if r["alert"] and "below" not in r["alert"]]
+    data = build_report(records)
+    if dashboard:
+        data["dashboard"] = dashboard
     if args.json:
-        write_json(args.json, build_report(records))
+        write_json(args.json, data)
         print(f"\nwrote {args.json}")
     if args.html:
         from .report_html import write_html
 
-        write_html(args.html, build_report(records))
+        write_html(args.html, data)
         print(f"wrote {args.html}")
     if alerts:
         print("\nALERT: " + "; ".join(alerts))
         return EXIT_ALERT
     return EXIT_OK if args.min_dedup_rate is not None else exit_code
+
+
+#: more findings than this in one report are grouped by code, platform and event name
+GROUPED_ABOVE = 20
+
+
+def duckdb_error() -> type[Exception]:
+    import duckdb
+
+    return duckdb.Error
+
+
+def _print_grouped(report: Any, grouped_text: Callable[..., str], list_all: bool) -> int:
+    """The report of a large input: the counts, then findings by group."""
+    print("dedup by event name:")
+    print(stats_table(report.stats))
+    scope = "" if report.complete else (
+        " (diagnosed on the conversions the counts mark as problems)")
+    print(f"\nfindings by code, platform and event name ({count_severities(report.findings)})"
+          f"{scope}:")
+    if list_all:
+        print(findings_text(report.findings))
+    else:
+        print(grouped_text(report.findings, report.conversions))
+    errors = at_least(report.findings, "error")
+    rate = report.rate
+    shown = "-" if rate is None else f"{rate:.0%}"
+    print(f"\nverdict: {'PASSED' if not errors else 'FAILED'}: dedup rate {shown}, "
+          f"{count_severities(report.findings) if report.findings else 'no findings'}")
+    return EXIT_OK if not errors else EXIT_FINDINGS
 
 
 def _install_browser(args: argparse.Namespace) -> int:
@@ -421,10 +397,21 @@ def build_parser() -> argparse.ArgumentParser:
     record.set_defaults(func=_record)
 
     analyze = sub.add_parser("analyze", help="the dedup report of captures: pixelcheck "
-                                             "JSONL, HAR files, JSON lines of server payloads")
+                                             "JSONL (or .gz), HAR files, JSON lines of server "
+                                             "payloads, Parquet from --export")
     analyze.add_argument("files", nargs="+")
-    analyze.add_argument("--by", choices=["all", "day"], default="all",
-                         help="one report, or one per day (UTC) for the daily comparison")
+    analyze.add_argument("--by", choices=["all", "day", "hour"], default="all",
+                         help="one report, or one per day or hour (UTC), with the dashboard "
+                              "of counts and rates per platform and event name")
+    analyze.add_argument("--alert-drop", type=float, default=0.05, metavar="POINTS",
+                         help=f"exit {EXIT_ALERT} when a rate falls by this much since the "
+                              "previous period (default 0.05: five points)")
+    analyze.add_argument("--findings", choices=["grouped", "all"], default="grouped",
+                         help="findings of large inputs grouped by code, platform and event "
+                              "name with three examples (default), or all of them")
+    analyze.add_argument("--export", metavar="DIR",
+                         help="write the decoded events as Parquet, partitioned by day and "
+                              "platform (analyze reads the folder back)")
     analyze.add_argument("--min-dedup-rate", type=float, default=None, metavar="RATE",
                          help=f"exit {EXIT_ALERT} when a report's dedup rate is below RATE")
     analyze.add_argument("--events", action="store_true", help="list every event too")

@@ -14,6 +14,7 @@ from . import platforms
 from .events import Event
 from .findings import SEVERITY_RANK, Finding
 from .matching import MatchResult, Pair
+from .nearmiss import COMPARISONS, CandidateIndex
 
 _ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
            "and the server call's event id")
@@ -51,7 +52,13 @@ def explain_id_difference(browser_id: str, server_id: str) -> str | None:
         return f"the browser id has the extra suffix {browser_id[len(server_id):]!r}"
     if browser_id.endswith(server_id):
         return f"the browser id has the extra prefix {browser_id[:-len(server_id)]!r}"
-    ratio = difflib.SequenceMatcher(None, browser_id, server_id).ratio()
+    if min(len(browser_id), len(server_id)) < 4:
+        return None
+    matcher = difflib.SequenceMatcher(None, browser_id, server_id)
+    # the cheap upper bounds first: most pairs offered are unrelated
+    if matcher.real_quick_ratio() < 0.75 or matcher.quick_ratio() < 0.75:
+        return None
+    ratio = matcher.ratio()
     if ratio >= 0.75 and min(len(browser_id), len(server_id)) >= 4:
         pairs = zip(browser_id + "\0", server_id + "\0", strict=False)
         at = next(i for i, (a, b) in enumerate(pairs) if a != b)
@@ -219,38 +226,53 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
 
     # A server copy re-sent under a new id after a rejected call is a retry, not a
     # near miss, even when the new id happens to resemble the old one.
-    retry_like = {id(s) for s in server_left if any(
-        r.event_id != s.event_id and r.event_name == s.event_name
-        and _identity(r) == _identity(s) for r in result.rejected)}
-    # Near misses first: each unmatched browser event takes its best server counterpart.
-    for browser in list(browser_left):
+    rejected_ids: dict[tuple[Any, ...], set[str | None]] = {}
+    for r in result.rejected:
+        rejected_ids.setdefault((r.event_name, _identity(r)), set()).add(r.event_id)
+    retry_like = {id(s) for s in server_left
+                  if rejected_ids.get((s.event_name, _identity(s)), set()) - {s.event_id}}
+    # Near misses first: each unmatched browser event takes its best server counterpart,
+    # among the few the index offers (same normalised id, or nearest same-named in time).
+    servers = CandidateIndex([s for s in server_left if s.event_id is not None
+                              and id(s) not in retry_like],
+                             lambda e: e, lambda e: (e.platform, e.event_name))
+    paired_browser: set[int] = set()
+    for browser in browser_left:
         if browser.event_id is None:
             continue
         best = None
-        for server in server_left:
-            if server.platform != browser.platform or server.event_id is None \
-                    or id(server) in retry_like:
+        for server in servers.candidates(browser):
+            if server.platform != browser.platform:
                 continue
+            COMPARISONS.comparisons += 1
             finding = _near_miss(browser, server)
             if finding is not None and (best is None or finding[0] < best[0]):
                 best = (finding[0], server, finding[1])
         if best is not None:
             _, server, finding = best
             out.append(finding)
-            browser_left.remove(browser)
-            server_left.remove(server)
+            paired_browser.add(id(browser))
+            servers.take(server)
+    browser_left = [b for b in browser_left if id(b) not in paired_browser]
+    server_left = [s for s in server_left if not servers.taken(s)]
 
     # Then events without an id, next to a same-named counterpart where there is one.
+    gone: set[int] = set()
     for source, pool, others in (("server", server_left, browser_left),
                                  ("browser", browser_left, server_left)):
-        for event in [e for e in pool if e.event_id is None]:
-            twin = next((o for o in others if o.event_name == event.event_name
-                         and o.platform == event.platform), None)
-            pool.remove(event)
+        named: dict[tuple[Any, ...], list[Event]] = {}
+        for other in reversed(others):
+            named.setdefault((other.event_name, other.platform), []).append(other)
+        for event in [e for e in pool if e.event_id is None and id(e) not in gone]:
+            same = named.get((event.event_name, event.platform), [])
+            while same and id(same[-1]) in gone:
+                same.pop()
+            twin = same.pop() if same else None
+            gone.add(id(event))
             involved = [event]
             details = []
             if twin is not None:
-                others.remove(twin)
+                gone.add(id(twin))
                 involved.append(twin)
                 details.append(f"the {twin.source} {twin.event_name} has id {twin.event_id!r}")
             words = _platform(event)
@@ -263,6 +285,8 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
                 f"the {source} {event.event_name} has no event id, so it cannot be "
                 "deduplicated", fix, involved, details, event.platform, event.event_name,
             ))
+    browser_left = [e for e in browser_left if id(e) not in gone]
+    server_left = [e for e in server_left if id(e) not in gone]
     return out, browser_left, server_left
 
 
@@ -271,15 +295,14 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     same_id = browser.event_id == server.event_id
     id_note = None if same_id else explain_id_difference(browser.event_id, server.event_id)
     same_name = browser.event_name == server.event_name
-    rule = platforms.get(browser.platform).dedup_rule()
-    details = side_by_side(browser, server)
     if same_id and same_name and browser.pixel_id != server.pixel_id:
         return 0, Finding(
             "wrong-pixel",
             f"{browser.event_name} id={browser.event_id!r} went to pixel {browser.pixel_id} "
             f"from the browser but to pixel {server.pixel_id} from the server",
             f"send the server call to the pixel the page initialises ({browser.pixel_id})",
-            [browser, server], details, browser.platform, browser.event_name,
+            [browser, server], side_by_side(browser, server), browser.platform,
+            browser.event_name,
         )
     if browser.pixel_id != server.pixel_id:
         return None
@@ -287,6 +310,7 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
         case_only = (browser.event_name or "").lower() == (server.event_name or "").lower()
         how = ("event names are case-sensitive" if case_only else
                "the two sides name the same conversion differently")
+        details = side_by_side(browser, server)
         if id_note:
             details.append(f"and the ids differ too: {id_note}")
         return 1, Finding(
@@ -295,7 +319,7 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             f"{'the same id' if same_id else 'nearly the same id'}; {how}",
             f"use one event name on both sides (the standard name is probably "
             f"{_standard_name(_platform(browser), browser.event_name, server.event_name)!r})."
-            f" {rule}",
+            f" {platforms.get(browser.platform).dedup_rule()}",
             [browser, server], details, browser.platform, browser.event_name,
         )
     if same_name and id_note:
@@ -304,7 +328,8 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             f"{browser.event_name}: browser id {browser.event_id!r} and server id "
             f"{server.event_id!r} nearly match: {id_note}",
             _ID_FIX.replace("NAME", repr(browser.event_name)),
-            [browser, server], details, browser.platform, browser.event_name,
+            [browser, server], side_by_side(browser, server), browser.platform,
+            browser.event_name,
         )
     return None
 
@@ -379,27 +404,42 @@ def _retries_and_one_side(
     # Paired copies first: the one the platform merged is the original.
     candidates = [p.server for p in result.pairs] + list(result.server_only) + \
         list(result.rejected)
-    retries: list[Event] = []
+    by_identity: dict[tuple[Any, ...], list[Event]] = {}
+    for s in candidates:
+        by_identity.setdefault((s.event_name, s.platform, _identity(s)), []).append(s)
+    rejected_ids = {id(e) for e in result.rejected}
+    browser_by_key: dict[tuple[Any, ...], list[Event]] = {}
+    for b in reversed(browser_left):
+        browser_by_key.setdefault(_key_of(b), []).append(b)
+    gone: set[int] = set()
+
+    def take_browser_twin(of: Event) -> Event | None:
+        same = browser_by_key.get(_key_of(of), [])
+        while same and id(same[-1]) in gone:
+            same.pop()
+        if not same:
+            return None
+        gone.add(id(same[-1]))
+        return same.pop()
+
+    retries: set[int] = set()
     explained_keys: set[tuple[Any, ...]] = set()
-    for server in list(server_left):
+    for server in server_left:
         # Arrival order proves nothing: a backend's workers may send the retry first.
-        original = next((s for s in candidates if s is not server
-                         and not any(s is r for r in retries)
-                         and s.event_id != server.event_id
-                         and s.event_name == server.event_name and s.platform == server.platform
-                         and _identity(s) == _identity(server)), None)
+        original = next((s for s in by_identity.get(
+            (server.event_name, server.platform, _identity(server)), [])
+            if s is not server and id(s) not in retries
+            and s.event_id != server.event_id), None)
         if original is None:
             continue
-        retries.append(server)
-        server_left.remove(server)
+        retries.add(id(server))
         involved = [original, server]
-        if original in result.rejected:
+        if id(original) in rejected_ids:
             explained_keys.add(_key_of(original))
-            twin = next((b for b in browser_left if _same_key(b, original)), None)
+            twin = take_browser_twin(original)
             if twin is not None:
-                browser_left.remove(twin)
                 involved.insert(0, twin)
-        if original in result.rejected:
+        if id(original) in rejected_ids:
             what = (f"first sent as {original.event_id!r} and {_answer_line(original)}; "
                     f"the retry used a new id {server.event_id!r}, so the browser copy "
                     "no longer has a server twin with its id")
@@ -430,10 +470,8 @@ def _retries_and_one_side(
                 attempts, [], first.platform, first.event_name,
             ))
             continue
-        twin = next((b for b in browser_left if _same_key(b, first)), None)
+        twin = take_browser_twin(first)
         involved = ([twin] if twin else []) + attempts
-        if twin is not None:
-            browser_left.remove(twin)
         reasons = [r for a in attempts for r in a.extra.get("rejection", [])]
         details = [f"attempt {i + 1}: {_answer_line(a)}" for i, a in enumerate(attempts)]
         details += [f"why: {r}" for r in dict.fromkeys(reasons)]
@@ -466,11 +504,17 @@ def _retries_and_one_side(
                 involved, details, first.platform, first.event_name,
             ))
 
-    for event in list(browser_left):
-        arrived = _undecodable_server_calls(result, event)
+    server_left = [s for s in server_left if id(s) not in retries]
+    browser_left = [b for b in browser_left if id(b) not in gone]
+    undecodable = _undecodable_server_calls(result)
+    for event in browser_left:
+        names = dict.fromkeys((None, event.event_name))
+        arrived = [e for _, e in sorted(
+            (pair for name in names for pair in undecodable.get((event.platform, name), [])),
+            key=lambda pair: pair[0])]
         if not arrived:
             continue
-        browser_left.remove(event)
+        gone.add(id(event))
         reasons = list(dict.fromkeys(str(a.error) for a in arrived))
         out.append(Finding(
             "server-event-undecodable",
@@ -485,6 +529,8 @@ def _retries_and_one_side(
             event.platform, event.event_name,
         ))
     for event in browser_left:
+        if id(event) in gone:
+            continue
         out.append(Finding(
             "server-event-missing",
             f"browser {event.event_name} id={event.event_id!r} has no server twin: "
@@ -508,12 +554,17 @@ def _retries_and_one_side(
     return out
 
 
-def _undecodable_server_calls(result: MatchResult, browser: Event) -> list[Event]:
-    """Undecodable server calls that may be this browser event's twin: same platform,
-    and the same name where a name could be read at all."""
-    return [e for e in result.undecodable
-            if e.source == "server" and e.platform == browser.platform
-            and e.event_name in (None, browser.event_name)]
+def _undecodable_server_calls(
+    result: MatchResult,
+) -> dict[tuple[Any, ...], list[tuple[int, Event]]]:
+    """Undecodable server calls (with their place in the capture) by (platform, name):
+    each may be the twin of a browser event of that platform with that name, or of any
+    name where none could be read."""
+    out: dict[tuple[Any, ...], list[tuple[int, Event]]] = {}
+    for position, e in enumerate(result.undecodable):
+        if e.source == "server":
+            out.setdefault((e.platform, e.event_name), []).append((position, e))
+    return out
 
 
 def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Finding]:

@@ -697,6 +697,93 @@ def _platform_matrix(rows: list[dict[str, Any]], min_rate: float | None = None) 
             f'<tbody>{"".join(body)}</tbody></table></section>')
 
 
+_LINE_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+                 "#8c564b", "#e377c2")
+
+
+def _chart(title: str, periods: list[str], lines: dict[str, list[Any]], *,
+           percent: bool, alerts: dict[tuple[str, str], str]) -> str:
+    """An inline SVG line chart: one line per platform, a dot per period (red with a
+    tooltip where the period raised an alert)."""
+    width, height, left, bottom, top = 640, 220, 48, 40, 24
+    values = [v for series in lines.values() for v in series if v is not None]
+    top_value = 1.0 if percent else max(values + [1])
+    step = (width - left - 16) / max(len(periods) - 1, 1)
+
+    def x(i: int) -> float:
+        return left + i * step
+
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - v / top_value)
+
+    parts = [f'<svg class="chart" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<title>{_e(title)}</title>',
+             f'<text x="{left}" y="16" font-size="13" font-weight="600">{_e(title)}</text>']
+    for fraction in (0, 0.5, 1):
+        value = top_value * fraction
+        label = f"{value:.0%}" if percent else f"{value:,.0f}"
+        parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y(value):.1f}" '
+                     f'y2="{y(value):.1f}" stroke="#ddd"/><text x="{left - 4}" '
+                     f'y="{y(value) + 4:.1f}" font-size="10" text-anchor="end">{label}</text>')
+    every = max(1, len(periods) // 8)
+    for i, period in enumerate(periods):
+        if i % every == 0 or i == len(periods) - 1:
+            parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" font-size="10" '
+                         f'text-anchor="middle">{_e(period)}</text>')
+    for n, (platform, series) in enumerate(sorted(lines.items())):
+        colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
+        points = [(x(i), y(v)) for i, v in enumerate(series) if v is not None]
+        if len(points) > 1:
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
+            parts.append(f'<polyline class="series" data-platform="{_e(platform)}" '
+                         f'fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+        for i, v in enumerate(series):
+            if v is None:
+                continue
+            alert = alerts.get((platform, periods[i]))
+            label = f"{v:.0%}" if percent else f"{v:,}"
+            tip = f"{platform} {periods[i]}: {label}" + (f" ALERT: {alert}" if alert else "")
+            parts.append(f'<circle class="mark{" alert" if alert else ""}" cx="{x(i):.1f}" '
+                         f'cy="{y(v):.1f}" r="{5 if alert else 3}" '
+                         f'fill="{"#d00" if alert else colour}"><title>{_e(tip)}</title>'
+                         '</circle>')
+        parts.append(f'<text x="{width - 150}" y="{top + 14 * n}" font-size="11" '
+                     f'fill="{colour}">&#9632; {_e(platform)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _dashboard(rows: list[dict[str, Any]]) -> str:
+    """The daily (or hourly) dashboard: per event name, the dedup rate and the merged
+    count over the periods, a line per platform."""
+    if not rows:
+        return ""
+    periods = sorted({r["period"] for r in rows})
+    names = sorted({r["event_name"] for r in rows})
+    charts = []
+    for name in names:
+        mine = [r for r in rows if r["event_name"] == name]
+        at = {(r["platform"], r["period"]): r for r in mine}
+        platforms_ = sorted({r["platform"] for r in mine})
+        alerts = {(r["platform"], r["period"]): r["alert"] for r in mine if r.get("alert")}
+        rates = {p: [at[(p, d)]["rate"] if (p, d) in at else None for d in periods]
+                 for p in platforms_}
+        merged = {p: [at[(p, d)]["deduplicated"] if (p, d) in at else None for d in periods]
+                  for p in platforms_}
+        charts.append(f'<div class="chart-pair" data-event="{_e(name)}">'
+                      + _chart(f"{name}: dedup rate", periods, rates, percent=True,
+                               alerts=alerts)
+                      + _chart(f"{name}: deduplicated conversions", periods, merged,
+                               percent=False, alerts=alerts) + "</div>")
+    alerts_list = "".join(f"<li>{_e(r['period'])} {_e(r['platform'])} {_e(r['event_name'])}: "
+                          f"{_e(r['alert'])}</li>" for r in rows if r.get("alert"))
+    return ('<section class="card" id="dashboard"><h3 style="margin-top:0">dashboard: '
+            f'{len(periods)} period(s)</h3>'
+            + (f'<ul class="alerts">{alerts_list}</ul>' if alerts_list else "")
+            + "".join(charts) + "</section>")
+
+
 def render_html(report: dict[str, Any]) -> str:
     """The whole report as one HTML document (no external resources)."""
     summary = report.get("summary", {})
@@ -709,6 +796,7 @@ def render_html(report: dict[str, Any]) -> str:
         "</div>",
         _platform_matrix(list(summary.get("by_event") or []), _min_rate(report)),
         _coverage_summary(summary),
+        _dashboard(list(report.get("dashboard") or [])),
         _legend(),
         _nav(tests),
         *(_test(i, t) for i, t in enumerate(tests)),

@@ -299,3 +299,27 @@ def test_refused_proxy_certificate_is_reported_but_early_closes_are_not():
     ])
     assert [f.code for f in found] == ["proxy-not-trusted"]
     assert "www.facebook.com" in found[0].message
+
+
+def test_a_thousand_sales_each_side_settle_and_diagnose_without_comparing_all_pairs():
+    """Near misses come from an index (normalised ids, nearest same-named neighbours in
+    time), so unmatched events cost a bounded number of comparisons each, never one per
+    unmatched pair (a million here)."""
+    from pytest_pixelcheck.nearmiss import COMPARISONS, NEIGHBOURS
+
+    n = 1000
+    events = [ev("browser", "Purchase", f"ORD-{i}", at=i * 0.5, value=i, order=f"o{i}")
+              for i in range(n)]
+    # half the backend's ids carry a suffix; the other half are unrelated to the tag's
+    events += [ev("server", "Purchase", f"ORD-{i}-server" if i % 2 else f"txn{i * 7919}",
+                  at=i * 0.5 + 0.2, value=i, order=f"o{i}") for i in range(n)]
+    before = COMPARISONS.comparisons
+    assert not settled(events)
+    findings = diagnose(match_events(events))
+    compared = COMPARISONS.comparisons - before
+    near = [f for f in findings if f.code == "near-miss-event-id"]
+    assert len(near) == n // 2
+    assert all("extra suffix '-server'" in f.message for f in near)
+    assert sum(f.code == "server-event-missing" for f in findings) == n // 2
+    assert sum(f.code == "browser-event-missing" for f in findings) == n // 2
+    assert compared <= n * (2 * NEIGHBOURS + 2), compared

@@ -1,0 +1,331 @@
+"""The analyze engine: decoded rows in DuckDB, matched and counted there, and only the
+conversions that need explaining decoded again in full for the diagnosis.
+
+DuckDB keeps the rows in a database file of its own temporary folder, under a memory
+limit, so a file larger than memory is streamed through and spilled rather than held.
+The SQL it runs is in ``sql.py``, readable on its own (docs/analyze-at-scale.md shows
+how to run it on a warehouse).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .. import platforms
+from ..artifacts import capture_lines
+from ..diagnosis import DiagnosisSettings, diagnose
+from ..events import Event
+from ..findings import Finding
+from ..matching import EventNameStats, MatchResult, match_events
+from . import sql
+from .decoding import COLUMNS, NULL, BatchResult, decode, decode_lines, decode_requests
+from .reading import (
+    UnreadableLine,
+    first_line_problem,
+    har_requests,
+    kind_of,
+    line_batches,
+    parse_line,
+)
+
+#: below this many rows every event is decoded again and diagnosed in full, exactly as
+#: the pytest plugin does; above it only the conversions the SQL marks as problems
+FULL_DIAGNOSIS_ROWS = 50_000
+BATCH_LINES = 5_000
+#: rows from a Parquet export get line numbers of their own: file * this + line
+_PARQUET_LINE_BASE = 1 << 32
+
+
+@dataclass
+class PeriodReport:
+    """One period's (a day's, an hour's, or the whole input's) figures and findings."""
+
+    period: str
+    stats: list[EventNameStats]
+    #: the events diagnosed: every event of the period, or only the problem ones
+    result: MatchResult
+    findings: list[Finding]
+    #: True when ``result`` holds every event of the period
+    complete: bool
+    answers: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float | None:
+        conversions = sum(s.conversions for s in self.stats)
+        return sum(s.deduplicated for s in self.stats) / conversions if conversions else None
+
+    def conversions(self, platform: str | None, event_name: str | None) -> int:
+        return sum(s.conversions for s in self.stats
+                   if s.platform == platform and s.event_name == (event_name or "<no name>"))
+
+
+@dataclass
+class LoadSummary:
+    files: int = 0
+    rows: int = 0
+    #: lines or entries that gave no event, by reason, with an example place
+    unread: Counter[str] = field(default_factory=Counter)
+    unread_example: dict[str, str] = field(default_factory=dict)
+    #: events dropped as already read from an earlier file
+    overlap: int = 0
+    #: undecodable events by platform and reason
+    undecodable: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+class Progress:
+    """Lines decoded so far, on stderr, for inputs large enough to wait for."""
+
+    def __init__(self, total: int, label: str = "decoding", threshold: int = 500,
+                 write: Callable[[str], Any] | None = None) -> None:
+        import sys
+
+        self.total, self.label = total, label
+        self.enabled = total >= threshold
+        self.tty = sys.stderr.isatty()
+        self._write = write or sys.stderr.write
+        self._last = -1
+        self.done = 0
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if not self.enabled:
+            return
+        percent = min(self.done * 100 // max(self.total, 1), 100)
+        step = percent if self.tty else percent // 25 * 25
+        if step == self._last:
+            return
+        self._last = step
+        bar = "#" * (percent // 4) + "." * (25 - percent // 4)
+        end = "\r" if self.tty and self.done < self.total else "\n"
+        self._write(f"{self.label} [{bar}] {self.done}/{self.total}{end}")
+
+
+def count_lines(path: str | Path) -> int:
+    """Non-empty-ish line count for the progress bar (newlines; cheap, in binary)."""
+    from .reading import open_text
+
+    with open(path, "rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    if gzipped:
+        with open_text(path) as text:
+            return sum(1 for _ in text)
+    count = 0
+    with open(path, "rb") as raw:
+        while chunk := raw.read(1 << 22):
+            count += chunk.count(b"\n")
+    return count
+
+
+class Engine:
+    def __init__(self, settings: DiagnosisSettings | None = None, *, by: str = "all",
+                 workers: int | None = None, memory_limit: str = "1GB",
+                 full_diagnosis_rows: int = FULL_DIAGNOSIS_ROWS) -> None:
+        self.settings = settings or DiagnosisSettings()
+        self.by = by
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self.full_diagnosis_rows = full_diagnosis_rows
+        self._tmp = tempfile.TemporaryDirectory(prefix="pixelcheck-analyze-")
+        self.folder = Path(self._tmp.name)
+        self.con = duckdb.connect(str(self.folder / "analyze.duckdb"))
+        self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        self.con.execute(f"SET temp_directory = '{self.folder / 'spill'}'")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute(sql.create_tables(COLUMNS))
+        self.paths: list[Path] = []
+        self.kinds: list[str] = []
+        self.summary = LoadSummary()
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- loading ------------------------------------------------------------------------
+
+    def load(self, paths: Sequence[str | Path], progress: bool = True) -> LoadSummary:
+        """Decode every file into the engine. A file that is no capture at all (its first
+        line says so) raises ValueError before anything is read."""
+        self.paths = [Path(p) for p in paths]
+        self.kinds = [kind_of(p) for p in self.paths]
+        for path, kind in zip(self.paths, self.kinds, strict=True):
+            if kind == "lines":
+                problem = first_line_problem(path)
+                if problem:
+                    raise ValueError(problem + " (add \"platform\": NAME to say whose it is)")
+        total = sum(count_lines(p) for p, k in zip(self.paths, self.kinds, strict=True)
+                    if k == "lines")
+        bar = Progress(total if progress else 0)
+        for file_no, (path, kind) in enumerate(zip(self.paths, self.kinds, strict=True)):
+            if kind == "parquet":
+                self._load_parquet(file_no, path)
+            elif kind == "har":
+                self._spool(file_no, iter([decode_requests(file_no, har_requests(path))]))
+            else:
+                self._spool(file_no, self._decoded_batches(file_no, path, bar))
+        self.summary.files = len(self.paths)
+        self.summary.overlap = self.con.execute(sql.finish_loading(
+            len(self.paths) > 1, self.by, self._max_ages(), self.settings)).fetchone()[0]
+        self.summary.rows = self.con.execute("SELECT count(*) FROM ev").fetchone()[0]
+        self.summary.undecodable = self.con.execute(sql.UNDECODABLE_BY_REASON).fetchall()
+        return self.summary
+
+    def _decoded_batches(self, file_no: int, path: Path,
+                         bar: Progress) -> Iterator[BatchResult]:
+        batches = line_batches(path, BATCH_LINES)
+        first = next(batches, None)
+        if first is None:
+            return
+        second = next(batches, None)
+        if second is None or self.workers < 2:  # small: not worth starting workers
+            for batch in (first, second, *batches) if second is not None else (first,):
+                if batch is not None:
+                    yield decode_lines(file_no, batch)
+                    bar.add(len(batch))
+            return
+        # A bounded window of batches in flight: memory stays flat however long the file.
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
+            pending: list[tuple[int, Future[BatchResult]]] = []
+            for batch in (first, second, *batches):
+                pending.append((len(batch), pool.submit(decode_lines, file_no, batch)))
+                while len(pending) > 2 * self.workers:
+                    size, future = pending.pop(0)
+                    yield future.result()
+                    bar.add(size)
+            for size, future in pending:
+                yield future.result()
+                bar.add(size)
+
+    def _spool(self, file_no: int, batches: Iterator[BatchResult]) -> None:
+        """Rows into DuckDB through a CSV spool file: the engine reads it in bulk."""
+        import csv
+
+        spool = self.folder / f"spool-{file_no}.csv"
+        with open(spool, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            for batch in batches:
+                writer.writerows(batch.rows)
+                for reason, count in batch.unread.items():
+                    self.summary.unread[reason] += count
+                    self.summary.unread_example.setdefault(
+                        reason, f"{self.paths[file_no]}:{batch.unread_at[reason]}")
+        self.con.execute(sql.insert_spool(str(spool), COLUMNS, NULL))
+        spool.unlink()
+
+    def _load_parquet(self, file_no: int, path: Path) -> None:
+        pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        self.con.execute(sql.insert_parquet(pattern, file_no, _PARQUET_LINE_BASE, COLUMNS))
+
+    def _max_ages(self) -> dict[str, float]:
+        default = self.settings.max_age_days * 86400
+        return {p.name: p.max_event_age or default for p in platforms.all_platforms()} | {
+            "": default}
+
+    # --- matching, counting and diagnosing ----------------------------------------------
+
+    def reports(self) -> list[PeriodReport]:
+        """Per period: the counts from SQL, and the findings of the conversions that need
+        explaining (all of them when the input is small enough)."""
+        complete = self.summary.rows <= self.full_diagnosis_rows
+        self.con.execute(sql.match_and_mark(self.settings, complete))
+        stats: dict[str, list[EventNameStats]] = defaultdict(list)
+        for period, *row in self.con.execute(sql.STATS).fetchall():
+            stats[period].append(EventNameStats(*row))
+        answers: dict[str, dict[str, int]] = defaultdict(lambda: {"2xx": 0, "4xx": 0,
+                                                                  "5xx": 0})
+        for period, klass, count in self.con.execute(sql.ANSWERS).fetchall():
+            answers[period][klass] = count
+        events = self._problem_events()
+        by_period: dict[str, list[Event]] = defaultdict(list)
+        for period, event in events:
+            by_period[period].append(event)
+        out = []
+        for period in sorted(set(stats) | set(by_period)):
+            result = match_events(by_period.get(period, []))
+            findings = diagnose(result, self.settings)
+            out.append(PeriodReport(period, stats.get(period, []), result, findings, complete,
+                                    dict(answers[period])))
+        return out
+
+    def _problem_events(self) -> list[tuple[str, Event]]:
+        """The marked rows decoded again in full, each as its period's event."""
+        wanted: dict[int, dict[int, dict[int, tuple[int, str]]]] = defaultdict(
+            lambda: defaultdict(dict))
+        for file_no, line_no, part, seq, period in self.con.execute(sql.PROBLEM_ROWS).fetchall():
+            wanted[file_no][line_no][part] = (seq, period)
+        out: list[tuple[str, Event]] = []
+        kept_requests: list[tuple[int, int, str]] = []
+        for file_no, lines in wanted.items():
+            for line_no, events in self._redecode(file_no, lines):
+                parts = lines[line_no]
+                kept = []
+                for part, event in enumerate(events):
+                    if part in parts:
+                        event.seq, period = parts[part]
+                        out.append((period, event))
+                        kept.append(event)
+                written = capture_lines(kept)
+                if written:
+                    kept_requests.append((file_no, line_no, written[0]))
+        self._keep_requests(kept_requests)
+        out.sort(key=lambda pe: pe[1].seq)
+        return out
+
+    def _redecode(self, file_no: int,
+                  lines: dict[int, Any]) -> Iterator[tuple[int, list[Event]]]:
+        kind = self.kinds[file_no]
+        if kind == "lines":
+            for batch in line_batches(self.paths[file_no], BATCH_LINES):
+                for line_no, line in batch:
+                    if line_no in lines:
+                        try:
+                            source, request = parse_line(line)
+                        except UnreadableLine:
+                            continue
+                        yield line_no, decode(request, source)
+        elif kind == "har":
+            for line_no, source, request in har_requests(self.paths[file_no]):
+                if line_no in lines:
+                    yield line_no, decode(request, source)
+        else:
+            for line_no, text in self.con.execute(sql.STORED_REQUESTS, [file_no]).fetchall():
+                if line_no in lines:
+                    source, request = parse_line(text)
+                    yield line_no, decode(request, source)
+
+    def _keep_requests(self, rows: list[tuple[int, int, str]]) -> None:
+        """The decoded problem requests, as capture lines (secrets redacted, PII masked),
+        for the Parquet export: what the findings need travels with the figures."""
+        import csv
+
+        spool = self.folder / "requests.csv"
+        with open(spool, "w", newline="", encoding="utf-8") as out:
+            csv.writer(out).writerows(rows)
+        self.con.execute(sql.insert_requests(str(spool)))
+        spool.unlink()
+
+    # --- dashboard and export -----------------------------------------------------------
+
+    def series(self) -> list[tuple[Any, ...]]:
+        """(period, platform, event name, browser, server, deduplicated, rate) rows."""
+        return self.con.execute(sql.SERIES).fetchall()
+
+    def export(self, folder: str | Path) -> Path:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.con.execute(sql.export(str(folder), COLUMNS))
+        return folder

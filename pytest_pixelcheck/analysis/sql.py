@@ -1,0 +1,207 @@
+"""The SQL the analyze engine runs, in the order it runs it.
+
+Tables: ``events`` (one row per decoded event, see decoding.COLUMNS), ``ev`` (the same
+without copies read twice, numbered, with its period), ``grp`` (one row per
+conversion: a platform's dedup key in a period), ``stats`` (the dashboard's figures),
+``problem`` (the rows the report explains) and ``requests`` (those rows' requests, as
+capture lines). Plain SQL apart from DuckDB's ``read_csv`` / ``read_parquet`` /
+``COPY``: docs/analyze-at-scale.md says how to run it on a warehouse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..diagnosis import DiagnosisSettings
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def create_tables(columns: dict[str, str]) -> str:
+    spec = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return (f"CREATE TABLE events ({spec});"
+            "CREATE TABLE requests (file_no INTEGER, line_no BIGINT, request VARCHAR);")
+
+
+def insert_spool(path: str, columns: dict[str, str], null: str) -> str:
+    spec = "{" + ", ".join(f"{_quote(n)}: {_quote(k)}" for n, k in columns.items()) + "}"
+    return (f"INSERT INTO events SELECT * FROM read_csv({_quote(path)}, columns = {spec}, "
+            f"header = false, nullstr = {_quote(null)}, quote = '\"', escape = '\"', "
+            "auto_detect = false, max_line_size = 100000000)")
+
+
+def _read_parquet(pattern: str) -> str:
+    return (f"read_parquet({_quote(pattern)}, hive_partitioning = true, "
+            "hive_types_autocast = false, union_by_name = true)")
+
+
+def insert_parquet(pattern: str, file_no: int, base: int, columns: dict[str, str]) -> str:
+    # an export's rows keep their own file and line numbers inside this input's
+    names = [c for c in columns if c not in ("file_no", "line_no")]
+    source = _read_parquet(pattern)
+    return (f"INSERT INTO events SELECT {file_no} AS file_no, "
+            f"file_no::BIGINT * {base} + line_no AS line_no, {', '.join(names)} "
+            f"FROM {source};"
+            f"INSERT INTO requests SELECT DISTINCT {file_no}, file_no::BIGINT * {base} + "
+            f"line_no, request FROM {source} WHERE request IS NOT NULL")
+
+
+def _period(by: str) -> str:
+    stamp = "make_timestamp(CAST(arrival_time * 1000000 AS BIGINT))"
+    if by == "day":
+        return f"strftime({stamp}, '%Y-%m-%d')"
+    if by == "hour":
+        return f"strftime({stamp}, '%Y-%m-%d %H:00')"
+    return "'all'"
+
+
+def finish_loading(several_files: bool, by: str, max_ages: dict[str, float],
+                   settings: DiagnosisSettings) -> str:
+    """``ev``: events without the copies an earlier file already had (a HAR and a
+    capture of one session), in input order, with their day and period, and whether
+    a server event's time is one the platform refuses. Answers how many were dropped."""
+    overlap = ("QUALIFY file_no = min(file_no) OVER (PARTITION BY platform, source, "
+               "pixel_id, event_name, event_id, event_time, error)" if several_files else "")
+    ages = ", ".join(f"({_quote(name)}, {age!r})" for name, age in max_ages.items())
+    default = max_ages[""]
+    return f"""
+CREATE TABLE ev AS
+WITH kept AS (SELECT * FROM events {overlap})
+SELECT kept.*,
+       row_number() OVER (ORDER BY file_no, line_no, part) - 1 AS seq,
+       strftime(make_timestamp(CAST(arrival_time * 1000000 AS BIGINT)), '%Y-%m-%d') AS day,
+       {_period(by)} AS period,
+       coalesce(source = 'server' AND event_time IS NOT NULL AND state <> 'undecodable'
+                AND (event_time > arrival_time * 100
+                     OR arrival_time - event_time > coalesce(ages.max_age, {default!r})
+                     OR event_time - arrival_time > {settings.future_tolerance!r}),
+                false) AS time_bad
+FROM kept LEFT JOIN (VALUES {ages}) AS ages(platform_name, max_age)
+     ON ages.platform_name = kept.platform;
+SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM ev);
+"""
+
+
+UNDECODABLE_BY_REASON = """
+SELECT platform, coalesce(split_part(error, ':', 1), '?') AS reason, count(*) AS n
+FROM ev WHERE state = 'undecodable' GROUP BY ALL ORDER BY n DESC, platform, reason
+"""
+
+
+def match_and_mark(settings: DiagnosisSettings, everything: bool) -> str:
+    """``grp``: each conversion (dedup key) with its copies per side, the first copy's
+    name, arrival, value and currency per side. ``stats``: what MatchResult.stats
+    counts, per period, platform and event name. ``problem``: the rows a finding may
+    be about (one-side-only, duplicated, rejected, undecodable, late or early,
+    differing value or currency, a refused event time), or every row."""
+    first = "[arrival_time, seq::DOUBLE]"
+    browser, server = "FILTER (WHERE source = 'browser')", "FILTER (WHERE source = 'server')"
+    conditions = f"""
+   e.state IN ('undecodable', 'rejected', 'nokey') OR e.time_bad
+   OR (e.state = 'ok' AND (g.nb <> 1 OR g.ns <> 1 OR g.any_time_bad OR g.after_rejection
+       OR g.s_at - g.b_at > {settings.late_after!r}
+       OR g.b_at - g.s_at > {settings.race_tolerance!r}
+       OR round(g.b_value, 6) <> round(g.s_value, 6)
+       OR upper(g.b_currency) <> upper(g.s_currency)))"""
+    return f"""
+CREATE OR REPLACE TABLE grp AS
+WITH rejected AS (SELECT DISTINCT period, platform, dedup_key FROM ev
+                  WHERE state = 'rejected' AND dedup_key IS NOT NULL)
+SELECT e.period, e.platform, e.dedup_key,
+       count(*) {browser} AS nb, count(*) {server} AS ns,
+       arg_min(coalesce(e.event_name, '<no name>'), {first}) {browser} AS bname,
+       arg_min(coalesce(e.event_name, '<no name>'), {first}) {server} AS sname,
+       min(e.arrival_time) {browser} AS b_at, min(e.arrival_time) {server} AS s_at,
+       arg_min(e.value, {first}) {browser} AS b_value,
+       arg_min(e.value, {first}) {server} AS s_value,
+       arg_min(e.currency, {first}) {browser} AS b_currency,
+       arg_min(e.currency, {first}) {server} AS s_currency,
+       bool_or(e.time_bad) AS any_time_bad,
+       bool_or(r.dedup_key IS NOT NULL) AS after_rejection
+FROM ev e LEFT JOIN rejected r
+     ON r.period = e.period AND r.platform = e.platform AND r.dedup_key = e.dedup_key
+WHERE e.state = 'ok'
+GROUP BY e.period, e.platform, e.dedup_key;
+
+CREATE OR REPLACE TABLE stats AS
+WITH counted AS (
+    SELECT period, platform, coalesce(event_name, '<no name>') AS event_name,
+           count(*) {browser} AS browser, count(*) {server} AS server,
+           min([arrival_time, seq::DOUBLE]) AS first_seen
+    FROM ev WHERE state NOT IN ('undecodable', 'mirror') GROUP BY ALL),
+outcomes AS (
+    SELECT period, platform, coalesce(bname, sname) AS event_name,
+           (nb > 0 AND ns > 0)::INT AS deduplicated, (nb > 0 AND ns = 0)::INT AS browser_only,
+           (nb = 0 AND ns > 0)::INT AS server_only, 0 AS extra FROM grp
+    UNION ALL SELECT period, platform, bname, 0, 0, 0, nb - 1 FROM grp WHERE nb > 1
+    UNION ALL SELECT period, platform, sname, 0, 0, 0, ns - 1 FROM grp WHERE ns > 1
+    UNION ALL SELECT period, platform, coalesce(event_name, '<no name>'), 0,
+                     (source = 'browser')::INT, (source = 'server')::INT, 0
+              FROM ev WHERE state = 'nokey'),
+summed AS (
+    SELECT period, platform, event_name, sum(deduplicated) AS deduplicated,
+           sum(browser_only) AS browser_only, sum(server_only) AS server_only,
+           sum(extra) AS extra
+    FROM outcomes GROUP BY ALL)
+SELECT c.period, c.platform, c.event_name, c.browser, c.server,
+       coalesce(s.deduplicated, 0)::BIGINT AS deduplicated,
+       coalesce(s.browser_only, 0)::BIGINT AS browser_only,
+       coalesce(s.server_only, 0)::BIGINT AS server_only,
+       coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen
+FROM counted c LEFT JOIN summed s USING (period, platform, event_name);
+
+CREATE OR REPLACE TABLE problem AS
+SELECT e.file_no, e.line_no, e.part, e.seq, e.period
+FROM ev e LEFT JOIN grp g
+     ON e.state = 'ok' AND g.period = e.period AND g.platform = e.platform
+        AND g.dedup_key = e.dedup_key
+WHERE {'true' if everything else conditions};
+"""
+
+
+STATS = """
+SELECT period, platform, event_name, browser, server, deduplicated, browser_only,
+       server_only, extra
+FROM stats ORDER BY period, first_seen
+"""
+
+ANSWERS = """
+SELECT period, CASE WHEN status BETWEEN 200 AND 299 THEN '2xx'
+                    WHEN status BETWEEN 400 AND 499 THEN '4xx'
+                    WHEN status >= 500 THEN '5xx' END AS class, count(*)
+FROM ev WHERE source = 'server' AND status IS NOT NULL AND status >= 200
+GROUP BY ALL HAVING class IS NOT NULL
+"""
+
+PROBLEM_ROWS = "SELECT file_no, line_no, part, seq, period FROM problem ORDER BY file_no, line_no"
+
+STORED_REQUESTS = "SELECT line_no, request FROM requests WHERE file_no = ?"
+
+
+def insert_requests(path: str) -> str:
+    return (f"INSERT INTO requests SELECT r.* FROM read_csv({_quote(path)}, "
+            "columns = {'file_no': 'INTEGER', 'line_no': 'BIGINT', 'request': 'VARCHAR'}, "
+            "header = false, quote = '\"', escape = '\"', auto_detect = false, "
+            "max_line_size = 100000000) r "
+            "ANTI JOIN requests q ON q.file_no = r.file_no AND q.line_no = r.line_no")
+
+
+#: the dashboard: per period, platform and event name, the counts and the dedup rate
+#: (merged conversions over conversions, where one-side-only ones count once)
+SERIES = """
+SELECT period, platform, event_name, browser, server, deduplicated,
+       CASE WHEN deduplicated + greatest(browser_only, server_only) > 0
+            THEN deduplicated / (deduplicated + greatest(browser_only, server_only))
+       END AS rate
+FROM stats ORDER BY platform, event_name, period
+"""
+
+
+def export(folder: str, columns: dict[str, Any]) -> str:
+    names = ", ".join(f"e.{c}" for c in columns)
+    return (f"COPY (SELECT {names}, e.day, r.request FROM ev e LEFT JOIN requests r "
+            "ON r.file_no = e.file_no AND r.line_no = e.line_no) "
+            f"TO {_quote(folder)} (FORMAT parquet, PARTITION_BY (day, platform), "
+            "OVERWRITE_OR_IGNORE true)")
