@@ -24,10 +24,12 @@ from .artifacts import (
     write_har,
     write_json,
 )
+from .ca import DEFAULT_CA_DIR
 from .diagnosis import diagnose
 from .events import Event
 from .findings import Finding, at_least, parse_severity_overrides, severity_policy
 from .harness import Harness, HarnessConfig
+from .listen import url_host
 from .matching import MatchResult, match_events, settled
 from .pii import match_key_coverage
 from .redact import scrub
@@ -42,6 +44,8 @@ from .report import (
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
+#: the fixed ports `pixelcheck ca` and `pixelcheck serve` assume unless told
+DEFAULT_PROXY_PORT, DEFAULT_SINK_PORT = 8080, 8081
 
 
 def overall_rate(result: MatchResult) -> float | None:
@@ -355,6 +359,33 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK if args.min_dedup_rate is not None else exit_code
 
 
+# --- ca ---------------------------------------------------------------------------------
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from . import ca
+
+    try:
+        cert, bundle = ca.export_ca(args.ca_dir, args.export)
+    except OSError as exc:
+        print(f"pixelcheck ca: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {cert} (the CA) and {bundle} (the CA and public roots)")
+    print(f"the proxy signs with it when pytest runs with --pixelcheck-ca-dir={args.ca_dir}"
+          f" (pixelcheck serve --ca-dir {args.ca_dir}); the key stays in {args.ca_dir}")
+    seen_at = Path(args.path_in_backend) if args.path_in_backend else None
+    host = url_host(args.host)
+    env = ca.backend_env(
+        f"http://{host}:{args.proxy_port}", f"http://{host}:{args.sink_port}",
+        str(seen_at / bundle.name if seen_at else bundle.resolve()),
+        str(seen_at / cert.name if seen_at else cert.resolve()),
+        (*ca.LOCAL_NO_PROXY, args.host))
+    print("\nthe backend's environment:")
+    for name, value in env.items():
+        print(f"export {name}={value}")
+    return EXIT_OK
+
+
 def _install_browser(args: argparse.Namespace) -> int:
     from .install import ensure_chromium
 
@@ -435,6 +466,24 @@ def build_parser() -> argparse.ArgumentParser:
                               "e.g. payload-mismatch=error,server-event-late=info; "
                               "repeatable")
     analyze.set_defaults(func=_analyze_with_severity)
+
+    ca_command = sub.add_parser(
+        "ca", help="export the proxy's CA for a backend started before the run (container, "
+                   "staging host), and print the environment that trusts it")
+    ca_command.add_argument("--export", required=True, metavar="DIR",
+                            help="write pixelcheck-ca.pem and ca-bundle.pem (the CA and "
+                                 "the public roots) here; never the key")
+    ca_command.add_argument("--ca-dir", default=DEFAULT_CA_DIR,
+                            help="the CA with its key, created when missing; give the same "
+                                 f"to --pixelcheck-ca-dir (default {DEFAULT_CA_DIR})")
+    ca_command.add_argument("--host", default="127.0.0.1",
+                            help="how the backend reaches this machine "
+                                 "(host.docker.internal from a container)")
+    ca_command.add_argument("--proxy-port", type=int, default=DEFAULT_PROXY_PORT)
+    ca_command.add_argument("--sink-port", type=int, default=DEFAULT_SINK_PORT)
+    ca_command.add_argument("--path-in-backend", metavar="DIR",
+                            help="where the backend sees DIR (a container's mount path)")
+    ca_command.set_defaults(func=_ca)
 
     install = sub.add_parser("install-browser",
                              help="make sure a Chromium exists (apt as root, else Playwright)")

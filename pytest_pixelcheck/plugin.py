@@ -30,6 +30,7 @@ from .capture import Pixelcheck
 from .findings import parse_severity_overrides, set_severity_overrides, severity_overrides
 from .gate import gate_failures
 from .harness import Harness, HarnessConfig
+from .listen import ListenError, check_listen_host
 from .pii import coverage_rows, match_key_coverage
 from .playwright_wiring import (
     PLAYWRIGHT_FIXTURES,
@@ -71,6 +72,17 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "string", "pixelcheck-artifacts"),
     ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
      "network instead of the offline stand-in", "bool", False),
+    ("pixelcheck_listen_host", "address the proxy and sink listen on; one other machines or "
+     "containers reach needs pixelcheck_allow_remote and pixelcheck_access_token", "string",
+     "127.0.0.1"),
+    ("pixelcheck_allow_remote", "allow a non-loopback pixelcheck_listen_host (the sink then "
+     "answers only calls with the access token)", "bool", False),
+    ("pixelcheck_sink_port", "fixed port of the sink, for a backend started beforehand "
+     "(under xdist worker N uses PORT+N; default: any free port)", "string", None),
+    ("pixelcheck_proxy_port", "fixed port of the proxy (under xdist worker N uses PORT+N; "
+     "default: any free port)", "string", None),
+    ("pixelcheck_ca_dir", "folder of a CA that outlives the run (pixelcheck ca --export); "
+     "default: a fresh CA per run", "string", None),
     ("pixelcheck_playwright", "route pytest-playwright's browser through the pixelcheck "
      "proxy when a selected test uses pixelcheck (auto) or never (off)", "string", "auto"),
 ]
@@ -102,6 +114,12 @@ def pytest_configure(config: pytest.Config) -> None:
     for module in ("mitmproxy", "ldap3", "passlib"):  # imported with mitmproxy
         config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
     _playwright_mode(config)  # a typo is a usage error now, not a silent "auto" later
+    try:
+        settings = harness_config(config)
+        check_listen_host(settings.listen_host, allow_remote=settings.allow_remote,
+                          access_token=settings.access_token)
+    except (ListenError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line(
         "markers", "pixelcheck_expect(*codes, timeout=None): a negative test that must "
         "produce exactly these finding codes (see expect_findings); it is set aside from "
@@ -137,7 +155,25 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         allowed_pixels=tuple(a.strip() for a in
                              (_setting(config, "pixelcheck_allowed_pixels") or "").split(",")
                              if a.strip()),
+        listen_host=str(_setting(config, "pixelcheck_listen_host") or "127.0.0.1"),
+        allow_remote=bool(_setting(config, "pixelcheck_allow_remote")),
+        proxy_port=_port(config, "pixelcheck_proxy_port"),
+        sink_port=_port(config, "pixelcheck_sink_port"),
+        ca_dir=_setting(config, "pixelcheck_ca_dir") or None,
     )
+
+
+def _port(config: pytest.Config, name: str) -> int:
+    """A fixed port, shifted by the xdist worker's number so workers do not collide."""
+    value = str(_setting(config, name) or "0").strip()
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"{_flag(name)}={value}: a port is a number") from None
+    if not 0 <= port < 65536:
+        raise ValueError(f"{_flag(name)}={value}: a port is between 0 and 65535")
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    return port + int(worker[2:]) if port and worker.startswith("gw") else port
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -146,7 +182,10 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
 @pytest.fixture(scope="session")
 def pixelcheck_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The session's store, proxy and sink (the browser starts on first use)."""
-    harness = Harness(harness_config(pytestconfig)).start()
+    try:
+        harness = Harness(harness_config(pytestconfig)).start()
+    except ListenError as exc:  # a taken port: the message says which and what to do
+        pytest.fail(str(exc), pytrace=False)
     pytestconfig.stash[_HARNESS_KEY] = harness
     yield harness
     harness.stop()
