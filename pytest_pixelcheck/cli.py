@@ -4,6 +4,7 @@ reports with the pytest plugin; it adds argument handling and printing."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import runpy
 import sys
@@ -13,9 +14,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import platforms
 from .artifacts import (
+    REPORT_FORMAT,
+    REPORT_VERSION,
     build_report,
     read_requests,
     status_classes,
@@ -28,6 +32,7 @@ from .ca import DEFAULT_CA_DIR
 from .diagnosis import diagnose
 from .events import Event
 from .findings import Finding, at_least, parse_severity_overrides, severity_policy
+from .gate import apply_gate, gate_line
 from .harness import Harness, HarnessConfig
 from .listen import url_host
 from .matching import MatchResult, match_events, settled
@@ -38,6 +43,7 @@ from .report import (
     coverage_table_text,
     events_table,
     findings_text,
+    session_summary,
     shorten,
     stats_table,
     wrap,
@@ -359,6 +365,80 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_OK if args.min_dedup_rate is not None else exit_code
 
 
+# --- merge ------------------------------------------------------------------------------
+
+
+def read_report(path: str) -> dict[str, Any]:
+    """A JSON session report of this format and version, or a ValueError saying why not."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
+        raise ValueError(f"{path}: not a pixelcheck session report (--pixelcheck-report)")
+    if data.get("version") != REPORT_VERSION:
+        raise ValueError(f"{path}: report version {data.get('version')}, this pixelcheck "
+                         f"reads version {REPORT_VERSION}")
+    return data
+
+
+def merge_reports(reports: Sequence[dict[str, Any]],
+                  names: Sequence[str] | None = None) -> dict[str, Any]:
+    """One session report from the reports of shards: built from their tests as the
+    pytest session builds its own, so every figure is the one a single run gives."""
+    names = names or [f"report {i + 1}" for i in range(len(reports))]
+    seen: dict[str, str] = {}
+    twice = []
+    for name, report in zip(names, reports, strict=True):
+        for test in report["tests"]:
+            if test["nodeid"] in seen:
+                twice.append(f"{test['nodeid']} ({seen[test['nodeid']]} and {name})")
+            seen[test["nodeid"]] = name
+    if twice:
+        raise ValueError("the same test is in more than one report, so it would count twice "
+                         "(do the shards overlap?): " + ", ".join(twice[:5])
+                         + (f" and {len(twice) - 5} more" if len(twice) > 5 else ""))
+    overrides = {json.dumps(r["summary"].get("severity_overrides") or {}, sort_keys=True)
+                 for r in reports}
+    if len(overrides) > 1:
+        raise ValueError("the reports were made with different pixelcheck_severity "
+                         "overrides; merge only shards of one run configuration")
+    with severity_policy(json.loads(overrides.pop()) if overrides else {}):
+        return build_report([test for report in reports for test in report["tests"]])
+
+
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        report = merge_reports([read_report(path) for path in args.files], args.files)
+    except ValueError as exc:
+        print(f"pixelcheck merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    reasons = apply_gate(report, min_dedup_rate=args.min_dedup_rate, fail_on=args.fail_on)
+    print(f"pixelcheck merge: {report['summary']['tests']} test(s) from "
+          f"{len(args.files)} report(s)")
+    print(session_summary(report, verbose=args.verbose))
+    write_outputs(report, json_path=args.json, html_path=args.html,
+                  github_summary=args.github_summary, out=print)
+    if reasons:
+        print(gate_line(reasons))
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def write_outputs(report: dict[str, Any], *, json_path: str | None, html_path: str | None,
+                  github_summary: str | None, out: Callable[[str], None]) -> None:
+    if json_path:
+        out(f"wrote {write_json(json_path, report)}")
+    if html_path:
+        from .report_html import write_html
+
+        out(f"wrote {write_html(html_path, report)}")
+    if github_summary:
+        from .report import append_markdown_summary
+
+        append_markdown_summary(github_summary, report)
+
+
 # --- ca ---------------------------------------------------------------------------------
 
 
@@ -484,6 +564,23 @@ def build_parser() -> argparse.ArgumentParser:
     ca_command.add_argument("--path-in-backend", metavar="DIR",
                             help="where the backend sees DIR (a container's mount path)")
     ca_command.set_defaults(func=_ca)
+
+    merge = sub.add_parser(
+        "merge", help="merge the JSON reports of parallel CI jobs (shards) into one report, "
+                      "summary, HTML file and gate verdict")
+    merge.add_argument("files", nargs="+", metavar="REPORT",
+                       help="JSON session reports (--pixelcheck-report) of the shards")
+    merge.add_argument("--min-dedup-rate", type=float, default=None, metavar="RATE",
+                       help="fail (exit 1) when the overall dedup rate is below RATE (0 to 1)")
+    merge.add_argument("--fail-on", choices=["error", "warning"], default=None,
+                       help="fail (exit 1) on findings of this severity or worse")
+    merge.add_argument("--json", help="write the merged JSON report here")
+    merge.add_argument("--html", help="write the merged HTML report here")
+    merge.add_argument("--github-summary", default=os.environ.get("GITHUB_STEP_SUMMARY"),
+                       metavar="PATH", help="append the summary as Markdown (default: "
+                                            "$GITHUB_STEP_SUMMARY when set)")
+    merge.add_argument("-v", "--verbose", action="store_true", help="one line per test too")
+    merge.set_defaults(func=_merge)
 
     install = sub.add_parser("install-browser",
                              help="make sure a Chromium exists (apt as root, else Playwright)")

@@ -7,6 +7,7 @@ under xdist the controller sees every worker's tests and prints one summary.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from .assertions import (
 )
 from .capture import Pixelcheck
 from .findings import parse_severity_overrides, set_severity_overrides, severity_overrides
-from .gate import gate_failures
+from .gate import apply_gate, gate_line
 from .harness import Harness, HarnessConfig
 from .listen import ListenError, check_listen_host
 from .pii import coverage_rows, match_key_coverage
@@ -40,7 +41,7 @@ from .playwright_wiring import (
     proxy_launch_args,
 )
 from .proxy import PixelProxy
-from .report import session_summary, test_report
+from .report import append_markdown_summary, session_summary, test_report
 from .sink import ConversionSink
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
@@ -66,6 +67,8 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
     ("pixelcheck_report", "write the JSON report (versioned format) to this path", "string",
      None),
     ("pixelcheck_html", "write the self-contained HTML report to this path", "string", None),
+    ("pixelcheck_github_summary", "append the session table as Markdown to this file "
+     "(default: $GITHUB_STEP_SUMMARY when set, as in GitHub Actions)", "string", None),
     ("pixelcheck_min_dedup_rate", "fail the session when the overall dedup rate is below "
      "this (0 to 1)", "string", None),
     ("pixelcheck_artifacts", "folder for failed tests' captured events (JSONL) and HAR",
@@ -81,6 +84,8 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "(under xdist worker N uses PORT+N; default: any free port)", "string", None),
     ("pixelcheck_proxy_port", "fixed port of the proxy (under xdist worker N uses PORT+N; "
      "default: any free port)", "string", None),
+    ("pixelcheck_shard", "K/N: run only the K-th of N equal parts of the selected tests "
+     "(a CI matrix job; merge the parts' reports with pixelcheck merge)", "string", None),
     ("pixelcheck_ca_dir", "folder of a CA that outlives the run (pixelcheck ca --export); "
      "default: a fresh CA per run", "string", None),
     ("pixelcheck_playwright", "route pytest-playwright's browser through the pixelcheck "
@@ -133,6 +138,36 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"--pixelcheck-severity / pixelcheck_severity: {exc}") \
             from None
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"2/3"`` -> (2, 3); anything else is a ValueError that says what is wanted."""
+    part, sep, total = value.partition("/")
+    try:
+        k, n = int(part), int(total)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n:
+        raise ValueError(f"--pixelcheck-shard={value}: K/N with 1 <= K <= N, e.g. 1/2")
+    return k, n
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--pixelcheck-shard K/N``: every N-th test by node id, from the K-th on, so the N
+    jobs of a CI matrix split any suite with no overlap and no gap."""
+    value = _setting(config, "pixelcheck_shard")
+    if not value:
+        return
+    try:
+        k, n = parse_shard(str(value))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    order = {nodeid: i for i, nodeid in enumerate(sorted(item.nodeid for item in items))}
+    kept = [item for item in items if order[item.nodeid] % n == k - 1]
+    deselected = [item for item in items if order[item.nodeid] % n != k - 1]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -400,17 +435,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                                     expected_codes=capture.expected_codes,
                                     caught_assertions=capture.failed_assertions
                                     if report.passed else 0)
+    # JUnit XML reads them from the item when the test's last report is written
+    item.user_properties.extend(junit_properties(report.pixelcheck))
     if not report.failed:
         return
     folder = artifact_folder(item.config, item.nodeid)
     events_path = write_capture(folder / "events.jsonl", capture.events)
     har_path = write_har(folder / "traffic.har", capture.traffic())
+    item.user_properties += [("pixelcheck_events", str(events_path)),
+                             ("pixelcheck_har", str(har_path))]
     own_message = call.excinfo is not None and (
         isinstance(call.excinfo.value, PixelcheckAssertionError)
         or item.stash.get(_EXPECTATION_FAILED_KEY, False))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if own_message and crash is not None:
+        # the verdict's first line is what a CI's test list (JUnit's failure message)
+        # shows; the full verdict stays in the failure's text
+        crash.message = str(call.excinfo.value).strip().splitlines()[0]
     section = "" if own_message else test_report(result, findings) + "\n"
     report.sections.append(("pixelcheck", section + f"captured events: {events_path}\n"
                                                     f"proxy traffic (HAR): {har_path}"))
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """A test's dedup rate and finding codes, as JUnit XML properties."""
+    rows = record["stats"]
+    conversions = sum(r["deduplicated"] + max(r["browser_only"], r["server_only"])
+                      for r in rows)
+    merged = sum(r["deduplicated"] for r in rows)
+    codes = ",".join(dict.fromkeys(f["code"] for f in record["findings"]))
+    return [("pixelcheck_dedup_rate", f"{merged / conversions:.4g}" if conversions else "-"),
+            ("pixelcheck_findings", codes or "-")]
 
 
 def artifact_folder(config: pytest.Config, nodeid: str) -> Path:
@@ -451,18 +506,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     min_rate = _setting(config, "pixelcheck_min_dedup_rate")
     min_rate = float(min_rate) if min_rate else None
     fail_on = _setting(config, "pixelcheck_fail_on") or None
-    reasons = gate_failures(report, min_dedup_rate=min_rate, fail_on=fail_on)
-    if min_rate is not None or fail_on is not None:
-        report["gate"] = {"min_dedup_rate": min_rate, "fail_on": fail_on,
-                          "passed": not reasons, "reasons": reasons}
+    reasons = apply_gate(report, min_dedup_rate=min_rate, fail_on=fail_on)
     if _setting(config, "pixelcheck_report"):
         write_json(_setting(config, "pixelcheck_report"), report)
     if _setting(config, "pixelcheck_html"):
         from .report_html import write_html
 
         write_html(_setting(config, "pixelcheck_html"), report)
+    summary_path = _setting(config, "pixelcheck_github_summary") or \
+        os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        append_markdown_summary(summary_path, report)
     if reasons:
-        config.stash[_GATE_KEY] = "pixelcheck gate FAILED: " + "; ".join(reasons)
+        config.stash[_GATE_KEY] = gate_line(reasons)
         if session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
