@@ -30,11 +30,11 @@ from .artifacts import (
 )
 from .ca import DEFAULT_CA_DIR
 from .diagnosis import diagnose
-from .events import Event
+from .events import Event, EventStore
 from .findings import Finding, at_least, parse_severity_overrides, severity_policy
 from .gate import apply_gate, gate_line
 from .harness import Harness, HarnessConfig
-from .listen import url_host
+from .listen import is_loopback, url_host
 from .matching import MatchResult, match_events, settled
 from .pii import match_key_coverage
 from .redact import scrub
@@ -51,7 +51,7 @@ from .report import (
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
 #: the fixed ports `pixelcheck ca` and `pixelcheck serve` assume unless told
-DEFAULT_PROXY_PORT, DEFAULT_SINK_PORT = 8080, 8081
+DEFAULT_PROXY_PORT, DEFAULT_SINK_PORT, DEFAULT_CONTROL_PORT = 8080, 8081, 8082
 
 
 def overall_rate(result: MatchResult) -> float | None:
@@ -439,6 +439,71 @@ def write_outputs(report: dict[str, Any], *, json_path: str | None, html_path: s
         append_markdown_summary(github_summary, report)
 
 
+# --- serve and attach -------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from .listen import ListenError, check_port_free
+    from .serve import CaptureServer
+
+    config = HarnessConfig(listen_host=args.listen_host, allow_remote=args.allow_remote,
+                           access_token=args.access_token, proxy_port=args.proxy_port,
+                           sink_port=args.sink_port, ca_dir=args.ca_dir)
+    try:
+        check_port_free(args.listen_host, args.control_port, "control API", "--control-port")
+        harness = Harness(config).start()
+    except ListenError as exc:
+        print(f"pixelcheck serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    remote = not is_loopback(args.listen_host)
+    control = CaptureServer(harness, host=args.listen_host, port=args.control_port,
+                            token=args.access_token if remote else None).start()
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    print("pixelcheck serve: capturing until stopped (Ctrl-C)")
+    print(f"  proxy   {harness.proxy.url}")
+    print(f"  sink    {harness.sink.url}")
+    print(f"  control {control.url}  <- pytest --pixelcheck-attach {control.url}")
+    print(f"  CA      {harness.proxy.ca_cert_path} (with public roots: {harness.ca_bundle_path})")
+    print("  the backend's environment:")
+    for name, value in harness.backend_env(args.backend_host).items():
+        print(f"    {name}={value}")
+    sys.stdout.flush()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    finally:
+        control.stop()
+        harness.stop()
+    print(f"pixelcheck serve: stopped after {len(harness.store)} events")
+    return EXIT_OK
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from .serve import AttachError, Attachment, events_from_line
+
+    attachment = Attachment(args.url, EventStore(), token=args.access_token)
+    try:
+        text = attachment.capture(args.test)
+    except AttachError as exc:
+        print(f"pixelcheck attach: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    events = [event for line in lines for event in events_from_line(line)]
+    for seq, event in enumerate(events):
+        event.seq = seq
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out} ({len(lines)} requests)")
+    print(f"pixelcheck attach: test {args.test}: {len(events)} events")
+    result = match_events(events)
+    return print_verdict(result, diagnose(result), events=True)
+
+
 # --- ca ---------------------------------------------------------------------------------
 
 
@@ -546,6 +611,33 @@ def build_parser() -> argparse.ArgumentParser:
                               "e.g. payload-mismatch=error,server-event-late=info; "
                               "repeatable")
     analyze.set_defaults(func=_analyze_with_severity)
+
+    serve = sub.add_parser(
+        "serve", help="keep a proxy and sink on fixed ports for a backend that is already "
+                      "running (staging); test runs attach with --pixelcheck-attach")
+    serve.add_argument("--listen-host", default="127.0.0.1",
+                       help="where proxy, sink and control API listen (default 127.0.0.1)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a non-loopback --listen-host (needs --access-token)")
+    serve.add_argument("--access-token", help="the token the backend's calls must carry; "
+                                              "also required by the control API when remote")
+    serve.add_argument("--proxy-port", type=int, default=DEFAULT_PROXY_PORT)
+    serve.add_argument("--sink-port", type=int, default=DEFAULT_SINK_PORT)
+    serve.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
+    serve.add_argument("--ca-dir", default=DEFAULT_CA_DIR,
+                       help="the CA (made when missing; pixelcheck ca --export shares it)")
+    serve.add_argument("--backend-host", default=None,
+                       help="how the backend reaches this machine, for the printed env")
+    serve.set_defaults(func=_serve)
+
+    attach = sub.add_parser("attach", help="fetch one test's capture from a running "
+                                           "pixelcheck serve and print its verdict")
+    attach.add_argument("url", help="the serve's control URL")
+    attach.add_argument("--test", required=True, metavar="TEST_ID",
+                        help="the test's id (pytest's node id)")
+    attach.add_argument("--out", help="write the capture (JSONL) here")
+    attach.add_argument("--access-token", help="when the serve listens beyond loopback")
+    attach.set_defaults(func=_attach)
 
     ca_command = sub.add_parser(
         "ca", help="export the proxy's CA for a backend started before the run (container, "

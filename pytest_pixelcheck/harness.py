@@ -19,6 +19,7 @@ from .events import EventStore
 from .listen import check_listen_host, check_port_free, port_error, url_host
 from .proxy import PixelProxy, ProxyError
 from .redact import MASK, install_log_redaction, remember_secret
+from .serve import Attachment
 from .sink import ConversionSink
 
 
@@ -68,6 +69,14 @@ class Harness:
                                    port=self.config.sink_port)
         self._browser: BrowserSession | None = None
         self._started = False
+        #: the ``pixelcheck serve`` whose captured calls join each test's (``attach``)
+        self.attachment: Attachment | None = None
+
+    def attach(self, url: str, token: str | None = None) -> Attachment:
+        """Stream the server calls a ``pixelcheck serve`` at ``url`` captures into each
+        test's capture (a staging backend configured once with that serve's sink)."""
+        self.attachment = Attachment(url, self.store, token=token).connect()
+        return self.attachment
 
     def start(self) -> Harness:
         if not self._started:
@@ -120,6 +129,8 @@ class Harness:
         # Faults and token a previous test injected into the sink end with it.
         self.sink.reset()
         self.store.current_test = test_id
+        if self.attachment is not None:
+            self.attachment.begin(test_id)
         return Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                           default_timeout=self.config.default_timeout,
                           fail_on=self.config.fail_on, proxy=self.proxy, sink=self.sink,
@@ -164,6 +175,8 @@ class Harness:
             self._browser = None
 
     def stop(self) -> None:
+        if self.attachment is not None:
+            self.attachment.close()
         self.close_browser()
         self.sink.stop()
         self.proxy.stop()

@@ -42,6 +42,7 @@ from .playwright_wiring import (
 )
 from .proxy import PixelProxy
 from .report import append_markdown_summary, session_summary, test_report
+from .serve import AttachError
 from .sink import ConversionSink
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
@@ -84,6 +85,8 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "(under xdist worker N uses PORT+N; default: any free port)", "string", None),
     ("pixelcheck_proxy_port", "fixed port of the proxy (under xdist worker N uses PORT+N; "
      "default: any free port)", "string", None),
+    ("pixelcheck_attach", "control URL of a running `pixelcheck serve`: the server calls it "
+     "captures (a staging backend's) join each test's capture", "string", None),
     ("pixelcheck_shard", "K/N: run only the K-th of N equal parts of the selected tests "
      "(a CI matrix job; merge the parts' reports with pixelcheck merge)", "string", None),
     ("pixelcheck_ca_dir", "folder of a CA that outlives the run (pixelcheck ca --export); "
@@ -221,6 +224,13 @@ def pixelcheck_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
         harness = Harness(harness_config(pytestconfig)).start()
     except ListenError as exc:  # a taken port: the message says which and what to do
         pytest.fail(str(exc), pytrace=False)
+    attach = _setting(pytestconfig, "pixelcheck_attach")
+    if attach:
+        try:
+            harness.attach(attach, token=harness.config.access_token)
+        except AttachError as exc:
+            harness.stop()
+            pytest.fail(f"--pixelcheck-attach: {exc}", pytrace=False)
     pytestconfig.stash[_HARNESS_KEY] = harness
     yield harness
     harness.stop()
@@ -256,9 +266,15 @@ def pixelcheck_browser(pixelcheck_harness: Harness,
 @pytest.fixture
 def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> Pixelcheck:
     """This test's capture: events, ``wait_for``, ``match()``, ``findings()``."""
-    capture = pixelcheck_harness.capture(request.node.nodeid)
+    try:
+        capture = pixelcheck_harness.capture(request.node.nodeid)
+    except AttachError as exc:
+        pytest.fail(f"--pixelcheck-attach: {exc}", pytrace=False)
     capture.watch_page_requests(_page_requests(request.config).log)
     request.node.stash[_CAPTURE_KEY] = capture
+    attachment = pixelcheck_harness.attachment
+    if attachment is not None:
+        request.addfinalizer(attachment.end)
     return capture
 
 
