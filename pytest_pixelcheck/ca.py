@@ -8,11 +8,13 @@ creates (or reuses) the CA in a CA folder, the proxy signs with it
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 CA_BASENAME = "mitmproxy"  # mitmproxy's file names in its confdir
 CA_CERT_FILE = "pixelcheck-ca.pem"
 CA_BUNDLE_FILE = "ca-bundle.pem"
+BROWSER_SERVER_FILE = "browser-server.json"
 DEFAULT_CA_DIR = ".pixelcheck-ca"
 LOCAL_NO_PROXY = ("127.0.0.1", "localhost", "::1")
 
@@ -48,14 +50,40 @@ def write_bundle(ca_cert: Path, bundle: Path) -> Path:
 
 
 def export_ca(ca_dir: str | Path, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write the CA certificate and the CA + public roots bundle to ``out_dir`` (never
-    the key); returns (certificate, bundle)."""
+    """Write the CA certificate, the CA + public roots bundle and a browser server's
+    launch options trusting the CA to ``out_dir`` (never the key); returns (certificate,
+    bundle)."""
     cert = ensure_ca(ca_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     exported = out / CA_CERT_FILE
     exported.write_text(cert.read_text())
+    (out / BROWSER_SERVER_FILE).write_text(
+        json.dumps(browser_server_config(exported), indent=1) + "\n")
     return exported, write_bundle(exported, out / CA_BUNDLE_FILE)
+
+
+def spki_sha256(ca_cert: Path) -> str:
+    """The CA key's SPKI hash, as Chromium's --ignore-certificate-errors-spki-list takes it
+    (mitmproxy's leaf certificates reuse the CA's key)."""
+    import base64
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    cert = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def browser_server_config(ca_cert: Path) -> dict[str, object]:
+    """Launch options for ``playwright launch-server --config``: a browser server (a grid's
+    Chromium) that trusts this CA in every connection, preconnects included, as a locally
+    launched one does; only a context's ``ignore_https_errors`` misses some of them."""
+    from .browser import chromium_args
+
+    return {"headless": True, "args": chromium_args(spki_sha256(ca_cert))}
 
 
 def backend_env(proxy_url: str, sink_url: str, ca_bundle: str, ca_cert: str,

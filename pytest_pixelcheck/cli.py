@@ -516,6 +516,9 @@ def _ca(args: argparse.Namespace) -> int:
         print(f"pixelcheck ca: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {cert} (the CA) and {bundle} (the CA and public roots)")
+    print(f"and {cert.parent / ca.BROWSER_SERVER_FILE}, for a browser server that trusts it:"
+          f" playwright launch-server --browser chromium --config "
+          f"{cert.parent / ca.BROWSER_SERVER_FILE}")
     print(f"the proxy signs with it when pytest runs with --pixelcheck-ca-dir={args.ca_dir}"
           f" (pixelcheck serve --ca-dir {args.ca_dir}); the key stays in {args.ca_dir}")
     seen_at = Path(args.path_in_backend) if args.path_in_backend else None

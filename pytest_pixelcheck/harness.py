@@ -46,6 +46,10 @@ class HarnessConfig:
     allow_remote: bool = False
     #: a CA folder that outlives the run (``pixelcheck ca --export``); None: a fresh CA
     ca_dir: str | None = None
+    #: ws:// endpoint of a Playwright browser server to use instead of a local Chromium
+    connect: str | None = None
+    #: the proxy's URL as that remote browser reaches it (default: the local URL)
+    connect_proxy: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -110,13 +114,15 @@ class Harness:
         if self._browser is None:
             self.start()
             session = BrowserSession(
-                self.proxy.url,
+                (self.config.connect_proxy or self.proxy.url) if self.config.connect
+                else self.proxy.url,
                 self.proxy.ca_spki_sha256_base64,
                 location=(find_chromium(self.config.browser_path)
                           if self.config.browser_path else None),
                 headless=self.config.headless,
                 playwright=playwright,
                 slow_mo=self.config.slow_mo,
+                connect=self.config.connect,
             )
             self._browser = session.start()
         return self._browser

@@ -85,6 +85,10 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "(under xdist worker N uses PORT+N; default: any free port)", "string", None),
     ("pixelcheck_proxy_port", "fixed port of the proxy (under xdist worker N uses PORT+N; "
      "default: any free port)", "string", None),
+    ("pixelcheck_connect", "ws:// endpoint of a Playwright browser server (playwright "
+     "launch-server, a grid) to use instead of launching Chromium", "string", None),
+    ("pixelcheck_connect_proxy", "the proxy's URL as that remote browser reaches it, e.g. "
+     "http://runner-host:8080 (default: the proxy's local URL)", "string", None),
     ("pixelcheck_attach", "control URL of a running `pixelcheck serve`: the server calls it "
      "captures (a staging backend's) join each test's capture", "string", None),
     ("pixelcheck_shard", "K/N: run only the K-th of N equal parts of the selected tests "
@@ -198,6 +202,8 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         proxy_port=_port(config, "pixelcheck_proxy_port"),
         sink_port=_port(config, "pixelcheck_sink_port"),
         ca_dir=_setting(config, "pixelcheck_ca_dir") or None,
+        connect=_setting(config, "pixelcheck_connect") or None,
+        connect_proxy=_setting(config, "pixelcheck_connect_proxy") or None,
     )
 
 
