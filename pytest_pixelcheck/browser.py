@@ -98,8 +98,12 @@ class BrowserSession:
         playwright: Any = None,
         slow_mo: float = 0,
         extra_args: tuple[str, ...] = (),
+        connect: str | None = None,
     ) -> None:
         self.proxy_url = proxy_url
+        #: ws:// endpoint of a Playwright browser server (a grid) to use instead of
+        #: launching Chromium here
+        self.connect = connect
         self.ca_spki = ca_spki
         self.location = location
         self.headless = headless
@@ -118,6 +122,14 @@ class BrowserSession:
 
             self._manager = sync_playwright()
             self._playwright = self._manager.start()
+        if self.connect:
+            # Launch flags (the proxy, the CA's SPKI) belong to whoever started that
+            # browser; every context gets the proxy instead (new_context), and trusts the
+            # proxy's certificates through ignore_https_errors.
+            self.browser = self._playwright.chromium.connect(self.connect, slow_mo=self.slow_mo)
+            self.location = BrowserLocation(None, f"remote, {self.connect}")
+            self.startup_seconds = time.perf_counter() - started
+            return self
         if self.location is None:
             self.location = find_chromium(playwright=self._playwright)
         self.browser = self._playwright.chromium.launch(
@@ -139,6 +151,8 @@ class BrowserSession:
 
     def new_context(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ignore_https_errors", True)
+        if self.connect:
+            kwargs.setdefault("proxy", {"server": self.proxy_url})
         return self.browser.new_context(**kwargs)
 
     def stop(self) -> None:

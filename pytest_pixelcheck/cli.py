@@ -4,6 +4,7 @@ reports with the pytest plugin; it adds argument handling and printing."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import runpy
 import sys
@@ -15,6 +16,8 @@ from typing import Any
 
 from . import platforms
 from .artifacts import (
+    REPORT_FORMAT,
+    REPORT_VERSION,
     build_report,
     stats_dicts,
     test_record,
@@ -22,8 +25,13 @@ from .artifacts import (
     write_har,
     write_json,
 )
+from .ca import DEFAULT_CA_DIR
+from .diagnosis import diagnose
+from .events import EventStore
 from .findings import Finding, at_least, parse_severity_overrides, severity_policy
+from .gate import apply_gate, gate_line
 from .harness import Harness, HarnessConfig
+from .listen import is_loopback, url_host
 from .matching import MatchResult, match_events, settled
 from .pii import match_key_coverage
 from .redact import scrub
@@ -32,12 +40,15 @@ from .report import (
     coverage_table_text,
     events_table,
     findings_text,
+    session_summary,
     shorten,
     stats_table,
     wrap,
 )
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_ALERT = 0, 1, 2, 3
+#: the fixed ports `pixelcheck ca` and `pixelcheck serve` assume unless told
+DEFAULT_PROXY_PORT, DEFAULT_SINK_PORT, DEFAULT_CONTROL_PORT = 8080, 8081, 8082
 
 
 def overall_rate(result: MatchResult) -> float | None:
@@ -330,6 +341,174 @@ def _print_grouped(report: Any, grouped_text: Callable[..., str], list_all: bool
           f"{count_severities(report.findings) if report.findings else 'no findings'}")
     return EXIT_OK if not errors else EXIT_FINDINGS
 
+# --- merge ------------------------------------------------------------------------------
+
+
+def read_report(path: str) -> dict[str, Any]:
+    """A JSON session report of this format and version, or a ValueError saying why not."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable JSON report ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != REPORT_FORMAT:
+        raise ValueError(f"{path}: not a pixelcheck session report (--pixelcheck-report)")
+    if data.get("version") != REPORT_VERSION:
+        raise ValueError(f"{path}: report version {data.get('version')}, this pixelcheck "
+                         f"reads version {REPORT_VERSION}")
+    return data
+
+
+def merge_reports(reports: Sequence[dict[str, Any]],
+                  names: Sequence[str] | None = None) -> dict[str, Any]:
+    """One session report from the reports of shards: built from their tests as the
+    pytest session builds its own, so every figure is the one a single run gives."""
+    names = names or [f"report {i + 1}" for i in range(len(reports))]
+    seen: dict[str, str] = {}
+    twice = []
+    for name, report in zip(names, reports, strict=True):
+        for test in report["tests"]:
+            if test["nodeid"] in seen:
+                twice.append(f"{test['nodeid']} ({seen[test['nodeid']]} and {name})")
+            seen[test["nodeid"]] = name
+    if twice:
+        raise ValueError("the same test is in more than one report, so it would count twice "
+                         "(do the shards overlap?): " + ", ".join(twice[:5])
+                         + (f" and {len(twice) - 5} more" if len(twice) > 5 else ""))
+    overrides = {json.dumps(r["summary"].get("severity_overrides") or {}, sort_keys=True)
+                 for r in reports}
+    if len(overrides) > 1:
+        raise ValueError("the reports were made with different pixelcheck_severity "
+                         "overrides; merge only shards of one run configuration")
+    with severity_policy(json.loads(overrides.pop()) if overrides else {}):
+        return build_report([test for report in reports for test in report["tests"]])
+
+
+def _merge(args: argparse.Namespace) -> int:
+    try:
+        report = merge_reports([read_report(path) for path in args.files], args.files)
+    except ValueError as exc:
+        print(f"pixelcheck merge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    reasons = apply_gate(report, min_dedup_rate=args.min_dedup_rate, fail_on=args.fail_on)
+    print(f"pixelcheck merge: {report['summary']['tests']} test(s) from "
+          f"{len(args.files)} report(s)")
+    print(session_summary(report, verbose=args.verbose))
+    write_outputs(report, json_path=args.json, html_path=args.html,
+                  github_summary=args.github_summary, out=print)
+    if reasons:
+        print(gate_line(reasons))
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def write_outputs(report: dict[str, Any], *, json_path: str | None, html_path: str | None,
+                  github_summary: str | None, out: Callable[[str], None]) -> None:
+    if json_path:
+        out(f"wrote {write_json(json_path, report)}")
+    if html_path:
+        from .report_html import write_html
+
+        out(f"wrote {write_html(html_path, report)}")
+    if github_summary:
+        from .report import append_markdown_summary
+
+        append_markdown_summary(github_summary, report)
+
+
+# --- serve and attach -------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from .listen import ListenError, check_port_free
+    from .serve import CaptureServer
+
+    config = HarnessConfig(listen_host=args.listen_host, allow_remote=args.allow_remote,
+                           access_token=args.access_token, proxy_port=args.proxy_port,
+                           sink_port=args.sink_port, ca_dir=args.ca_dir)
+    try:
+        check_port_free(args.listen_host, args.control_port, "control API", "--control-port")
+        harness = Harness(config).start()
+    except ListenError as exc:
+        print(f"pixelcheck serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    remote = not is_loopback(args.listen_host)
+    control = CaptureServer(harness, host=args.listen_host, port=args.control_port,
+                            token=args.access_token if remote else None).start()
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    print("pixelcheck serve: capturing until stopped (Ctrl-C)")
+    print(f"  proxy   {harness.proxy.url}")
+    print(f"  sink    {harness.sink.url}")
+    print(f"  control {control.url}  <- pytest --pixelcheck-attach {control.url}")
+    print(f"  CA      {harness.proxy.ca_cert_path} (with public roots: {harness.ca_bundle_path})")
+    print("  the backend's environment:")
+    for name, value in harness.backend_env(args.backend_host).items():
+        print(f"    {name}={value}")
+    sys.stdout.flush()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    finally:
+        control.stop()
+        harness.stop()
+    print(f"pixelcheck serve: stopped after {len(harness.store)} events")
+    return EXIT_OK
+
+
+def _attach(args: argparse.Namespace) -> int:
+    from .serve import AttachError, Attachment, events_from_line
+
+    attachment = Attachment(args.url, EventStore(), token=args.access_token)
+    try:
+        text = attachment.capture(args.test)
+    except AttachError as exc:
+        print(f"pixelcheck attach: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    events = [event for line in lines for event in events_from_line(line)]
+    for seq, event in enumerate(events):
+        event.seq = seq
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out} ({len(lines)} requests)")
+    print(f"pixelcheck attach: test {args.test}: {len(events)} events")
+    result = match_events(events)
+    return print_verdict(result, diagnose(result), events=True)
+
+
+# --- ca ---------------------------------------------------------------------------------
+
+
+def _ca(args: argparse.Namespace) -> int:
+    from . import ca
+
+    try:
+        cert, bundle = ca.export_ca(args.ca_dir, args.export)
+    except OSError as exc:
+        print(f"pixelcheck ca: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {cert} (the CA) and {bundle} (the CA and public roots)")
+    print(f"and {cert.parent / ca.BROWSER_SERVER_FILE}, for a browser server that trusts it:"
+          f" playwright launch-server --browser chromium --config "
+          f"{cert.parent / ca.BROWSER_SERVER_FILE}")
+    print(f"the proxy signs with it when pytest runs with --pixelcheck-ca-dir={args.ca_dir}"
+          f" (pixelcheck serve --ca-dir {args.ca_dir}); the key stays in {args.ca_dir}")
+    seen_at = Path(args.path_in_backend) if args.path_in_backend else None
+    host = url_host(args.host)
+    env = ca.backend_env(
+        f"http://{host}:{args.proxy_port}", f"http://{host}:{args.sink_port}",
+        str(seen_at / bundle.name if seen_at else bundle.resolve()),
+        str(seen_at / cert.name if seen_at else cert.resolve()),
+        (*ca.LOCAL_NO_PROXY, args.host))
+    print("\nthe backend's environment:")
+    for name, value in env.items():
+        print(f"export {name}={value}")
+    return EXIT_OK
+
 
 def _install_browser(args: argparse.Namespace) -> int:
     from .install import ensure_chromium
@@ -422,6 +601,68 @@ def build_parser() -> argparse.ArgumentParser:
                               "e.g. payload-mismatch=error,server-event-late=info; "
                               "repeatable")
     analyze.set_defaults(func=_analyze_with_severity)
+
+    serve = sub.add_parser(
+        "serve", help="keep a proxy and sink on fixed ports for a backend that is already "
+                      "running (staging); test runs attach with --pixelcheck-attach")
+    serve.add_argument("--listen-host", default="127.0.0.1",
+                       help="where proxy, sink and control API listen (default 127.0.0.1)")
+    serve.add_argument("--allow-remote", action="store_true",
+                       help="allow a non-loopback --listen-host (needs --access-token)")
+    serve.add_argument("--access-token", help="the token the backend's calls must carry; "
+                                              "also required by the control API when remote")
+    serve.add_argument("--proxy-port", type=int, default=DEFAULT_PROXY_PORT)
+    serve.add_argument("--sink-port", type=int, default=DEFAULT_SINK_PORT)
+    serve.add_argument("--control-port", type=int, default=DEFAULT_CONTROL_PORT)
+    serve.add_argument("--ca-dir", default=DEFAULT_CA_DIR,
+                       help="the CA (made when missing; pixelcheck ca --export shares it)")
+    serve.add_argument("--backend-host", default=None,
+                       help="how the backend reaches this machine, for the printed env")
+    serve.set_defaults(func=_serve)
+
+    attach = sub.add_parser("attach", help="fetch one test's capture from a running "
+                                           "pixelcheck serve and print its verdict")
+    attach.add_argument("url", help="the serve's control URL")
+    attach.add_argument("--test", required=True, metavar="TEST_ID",
+                        help="the test's id (pytest's node id)")
+    attach.add_argument("--out", help="write the capture (JSONL) here")
+    attach.add_argument("--access-token", help="when the serve listens beyond loopback")
+    attach.set_defaults(func=_attach)
+
+    ca_command = sub.add_parser(
+        "ca", help="export the proxy's CA for a backend started before the run (container, "
+                   "staging host), and print the environment that trusts it")
+    ca_command.add_argument("--export", required=True, metavar="DIR",
+                            help="write pixelcheck-ca.pem and ca-bundle.pem (the CA and "
+                                 "the public roots) here; never the key")
+    ca_command.add_argument("--ca-dir", default=DEFAULT_CA_DIR,
+                            help="the CA with its key, created when missing; give the same "
+                                 f"to --pixelcheck-ca-dir (default {DEFAULT_CA_DIR})")
+    ca_command.add_argument("--host", default="127.0.0.1",
+                            help="how the backend reaches this machine "
+                                 "(host.docker.internal from a container)")
+    ca_command.add_argument("--proxy-port", type=int, default=DEFAULT_PROXY_PORT)
+    ca_command.add_argument("--sink-port", type=int, default=DEFAULT_SINK_PORT)
+    ca_command.add_argument("--path-in-backend", metavar="DIR",
+                            help="where the backend sees DIR (a container's mount path)")
+    ca_command.set_defaults(func=_ca)
+
+    merge = sub.add_parser(
+        "merge", help="merge the JSON reports of parallel CI jobs (shards) into one report, "
+                      "summary, HTML file and gate verdict")
+    merge.add_argument("files", nargs="+", metavar="REPORT",
+                       help="JSON session reports (--pixelcheck-report) of the shards")
+    merge.add_argument("--min-dedup-rate", type=float, default=None, metavar="RATE",
+                       help="fail (exit 1) when the overall dedup rate is below RATE (0 to 1)")
+    merge.add_argument("--fail-on", choices=["error", "warning"], default=None,
+                       help="fail (exit 1) on findings of this severity or worse")
+    merge.add_argument("--json", help="write the merged JSON report here")
+    merge.add_argument("--html", help="write the merged HTML report here")
+    merge.add_argument("--github-summary", default=os.environ.get("GITHUB_STEP_SUMMARY"),
+                       metavar="PATH", help="append the summary as Markdown (default: "
+                                            "$GITHUB_STEP_SUMMARY when set)")
+    merge.add_argument("-v", "--verbose", action="store_true", help="one line per test too")
+    merge.set_defaults(func=_merge)
 
     install = sub.add_parser("install-browser",
                              help="make sure a Chromium exists (apt as root, else Playwright)")

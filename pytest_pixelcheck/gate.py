@@ -28,3 +28,21 @@ def gate_failures(report: dict[str, Any], *, min_dedup_rate: float | None = None
             what = ", ".join(f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counted.items())
             reasons.append(f"{what} found (--pixelcheck-fail-on={fail_on})")
     return reasons
+
+
+def apply_gate(report: dict[str, Any], *, min_dedup_rate: float | None = None,
+               fail_on: str | None = None) -> list[str]:
+    """``gate_failures``, recorded in the report as ``gate`` when a gate was asked for.
+
+    One place for the pytest session and ``pixelcheck merge``, so a merged run of shards
+    gets the verdict a single run would.
+    """
+    reasons = gate_failures(report, min_dedup_rate=min_dedup_rate, fail_on=fail_on)
+    if min_dedup_rate is not None or fail_on is not None:
+        report["gate"] = {"min_dedup_rate": min_dedup_rate, "fail_on": fail_on,
+                          "passed": not reasons, "reasons": reasons}
+    return reasons
+
+
+def gate_line(reasons: list[str]) -> str:
+    return "pixelcheck gate FAILED: " + "; ".join(reasons)

@@ -10,12 +10,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from . import ca
 from .browser import BrowserSession, find_chromium
+from .ca import LOCAL_NO_PROXY, ensure_ca
 from .capture import Pixelcheck
 from .diagnosis import DiagnosisSettings
 from .events import EventStore
-from .proxy import PixelProxy
+from .listen import check_listen_host, check_port_free, port_error, url_host
+from .proxy import PixelProxy, ProxyError
 from .redact import MASK, install_log_redaction, remember_secret
+from .serve import Attachment
 from .sink import ConversionSink
 
 
@@ -37,6 +41,15 @@ class HarnessConfig:
     #: 0: any free port (tests); fixed ports let a separately started backend find them
     proxy_port: int = 0
     sink_port: int = 0
+    #: where both listen; a non-loopback address needs ``allow_remote`` and a token
+    listen_host: str = "127.0.0.1"
+    allow_remote: bool = False
+    #: a CA folder that outlives the run (``pixelcheck ca --export``); None: a fresh CA
+    ca_dir: str | None = None
+    #: ws:// endpoint of a Playwright browser server to use instead of a local Chromium
+    connect: str | None = None
+    #: the proxy's URL as that remote browser reaches it (default: the local URL)
+    connect_proxy: str | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -48,20 +61,48 @@ class HarnessConfig:
 class Harness:
     def __init__(self, config: HarnessConfig | None = None) -> None:
         self.config = config or HarnessConfig()
+        check_listen_host(self.config.listen_host, allow_remote=self.config.allow_remote,
+                          access_token=self.config.access_token)
         self.store = EventStore()
         self.proxy = PixelProxy(self.store, serve_libraries=self.config.serve_libraries,
-                                listen_port=self.config.proxy_port)
-        self.sink = ConversionSink(self.store, port=self.config.sink_port)
+                                listen_host=self.config.listen_host,
+                                listen_port=self.config.proxy_port,
+                                confdir=self.config.ca_dir and ensure_ca(
+                                    self.config.ca_dir).parent)
+        self.sink = ConversionSink(self.store, host=self.config.listen_host,
+                                   port=self.config.sink_port)
         self._browser: BrowserSession | None = None
         self._started = False
+        #: the ``pixelcheck serve`` whose captured calls join each test's (``attach``)
+        self.attachment: Attachment | None = None
+
+    def attach(self, url: str, token: str | None = None) -> Attachment:
+        """Stream the server calls a ``pixelcheck serve`` at ``url`` captures into each
+        test's capture (a staging backend configured once with that serve's sink)."""
+        self.attachment = Attachment(url, self.store, token=token).connect()
+        return self.attachment
 
     def start(self) -> Harness:
         if not self._started:
             install_log_redaction()
-            self.proxy.start()
+            host = self.config.listen_host
+            check_port_free(host, self.config.proxy_port, "proxy", "--pixelcheck-proxy-port")
+            check_port_free(host, self.config.sink_port, "sink", "--pixelcheck-sink-port")
+            try:
+                self.proxy.start()
+            except ProxyError as exc:
+                if not self.config.proxy_port:
+                    raise
+                raise port_error(host, self.config.proxy_port, "proxy",
+                                 "--pixelcheck-proxy-port", exc) from None
             self.sink.default_token = self.config.access_token
             remember_secret(self.config.access_token)
-            self.sink.start()
+            try:
+                self.sink.start()
+            except (OSError, SystemExit) as exc:  # werkzeug exits on a taken port
+                self.proxy.stop()
+                raise port_error(host, self.config.sink_port, "sink",
+                                 "--pixelcheck-sink-port", exc) from None
             # The proxy hands graph.facebook.com calls to the sink's decoding.
             self.proxy.sink_address = self.sink.address
             self._write_ca_bundle()
@@ -73,13 +114,15 @@ class Harness:
         if self._browser is None:
             self.start()
             session = BrowserSession(
-                self.proxy.url,
+                (self.config.connect_proxy or self.proxy.url) if self.config.connect
+                else self.proxy.url,
                 self.proxy.ca_spki_sha256_base64,
                 location=(find_chromium(self.config.browser_path)
                           if self.config.browser_path else None),
                 headless=self.config.headless,
                 playwright=playwright,
                 slow_mo=self.config.slow_mo,
+                connect=self.config.connect,
             )
             self._browser = session.start()
         return self._browser
@@ -92,6 +135,8 @@ class Harness:
         # Faults and token a previous test injected into the sink end with it.
         self.sink.reset()
         self.store.current_test = test_id
+        if self.attachment is not None:
+            self.attachment.begin(test_id)
         return Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                           default_timeout=self.config.default_timeout,
                           fail_on=self.config.fail_on, proxy=self.proxy, sink=self.sink,
@@ -102,23 +147,26 @@ class Harness:
         """The session CA plus the usual public roots, for a backend behind the proxy."""
         return self.proxy.confdir / "ca-bundle.pem"
 
-    def backend_env(self) -> dict[str, str]:
+    def backend_env(self, host: str | None = None, *, ca_bundle: str | None = None,
+                    ca_cert: str | None = None) -> dict[str, str]:
         """Environment for a backend whose HTTPS calls should go through the proxy.
 
-        ``requests`` lets REQUESTS_CA_BUNDLE win over ``Session.verify``, and many
-        machines export it, so every CA variable points at the session bundle.
+        ``host``: the name the backend reaches this machine by, for a backend that is
+        not our child: ``"host.docker.internal"`` in a container, a staging host's
+        address for this runner. ``ca_bundle``/``ca_cert``: where the backend sees the
+        exported CA (``pixelcheck ca --export``), e.g. its mount path in the container;
+        by default this machine's paths.
         """
-        bundle = str(self.ca_bundle_path)
-        return {
-            "HTTPS_PROXY": self.proxy.url,
-            "https_proxy": self.proxy.url,
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-            "no_proxy": "127.0.0.1,localhost,::1",
-            "SSL_CERT_FILE": bundle,
-            "REQUESTS_CA_BUNDLE": bundle,
-            "CURL_CA_BUNDLE": bundle,
-            "NODE_EXTRA_CA_CERTS": str(self.proxy.ca_cert_path),
-        }
+        proxy_url, sink_url = self.proxy.url, self.sink.url
+        no_proxy = LOCAL_NO_PROXY
+        if host is not None:
+            shown = url_host(host)
+            proxy_url = f"http://{shown}:{self.proxy.port}"
+            sink_url = f"http://{shown}:{self.sink.port}"
+            no_proxy = (*LOCAL_NO_PROXY, host)  # the sink itself is reached directly
+        return ca.backend_env(proxy_url, sink_url,
+                              ca_bundle or str(self.ca_bundle_path),
+                              ca_cert or str(self.proxy.ca_cert_path), no_proxy)
 
     def startup_seconds(self) -> dict[str, float | None]:
         return {
@@ -133,6 +181,8 @@ class Harness:
             self._browser = None
 
     def stop(self) -> None:
+        if self.attachment is not None:
+            self.attachment.close()
         self.close_browser()
         self.sink.stop()
         self.proxy.stop()
@@ -145,11 +195,4 @@ class Harness:
         self.stop()
 
     def _write_ca_bundle(self) -> None:
-        parts = [self.proxy.ca_cert_path.read_text()]
-        try:
-            import certifi
-
-            parts.append(Path(certifi.where()).read_text())
-        except (ImportError, OSError):
-            pass
-        self.ca_bundle_path.write_text("\n".join(parts))
+        ca.write_bundle(self.proxy.ca_cert_path, self.ca_bundle_path)

@@ -7,6 +7,7 @@ under xdist the controller sees every worker's tests and prints one summary.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -28,8 +29,9 @@ from .assertions import (
 )
 from .capture import Pixelcheck
 from .findings import parse_severity_overrides, set_severity_overrides, severity_overrides
-from .gate import gate_failures
+from .gate import apply_gate, gate_line
 from .harness import Harness, HarnessConfig
+from .listen import ListenError, check_listen_host
 from .pii import coverage_rows, match_key_coverage
 from .playwright_wiring import (
     PLAYWRIGHT_FIXTURES,
@@ -39,7 +41,8 @@ from .playwright_wiring import (
     proxy_launch_args,
 )
 from .proxy import PixelProxy
-from .report import session_summary, test_report
+from .report import append_markdown_summary, session_summary, test_report
+from .serve import AttachError
 from .sink import ConversionSink
 
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
@@ -65,12 +68,33 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
     ("pixelcheck_report", "write the JSON report (versioned format) to this path", "string",
      None),
     ("pixelcheck_html", "write the self-contained HTML report to this path", "string", None),
+    ("pixelcheck_github_summary", "append the session table as Markdown to this file "
+     "(default: $GITHUB_STEP_SUMMARY when set, as in GitHub Actions)", "string", None),
     ("pixelcheck_min_dedup_rate", "fail the session when the overall dedup rate is below "
      "this (0 to 1)", "string", None),
     ("pixelcheck_artifacts", "folder for failed tests' captured events (JSONL) and HAR",
      "string", "pixelcheck-artifacts"),
     ("pixelcheck_real_libraries", "let platform JS libraries (fbevents.js) load from the "
      "network instead of the offline stand-in", "bool", False),
+    ("pixelcheck_listen_host", "address the proxy and sink listen on; one other machines or "
+     "containers reach needs pixelcheck_allow_remote and pixelcheck_access_token", "string",
+     "127.0.0.1"),
+    ("pixelcheck_allow_remote", "allow a non-loopback pixelcheck_listen_host (the sink then "
+     "answers only calls with the access token)", "bool", False),
+    ("pixelcheck_sink_port", "fixed port of the sink, for a backend started beforehand "
+     "(under xdist worker N uses PORT+N; default: any free port)", "string", None),
+    ("pixelcheck_proxy_port", "fixed port of the proxy (under xdist worker N uses PORT+N; "
+     "default: any free port)", "string", None),
+    ("pixelcheck_connect", "ws:// endpoint of a Playwright browser server (playwright "
+     "launch-server, a grid) to use instead of launching Chromium", "string", None),
+    ("pixelcheck_connect_proxy", "the proxy's URL as that remote browser reaches it, e.g. "
+     "http://runner-host:8080 (default: the proxy's local URL)", "string", None),
+    ("pixelcheck_attach", "control URL of a running `pixelcheck serve`: the server calls it "
+     "captures (a staging backend's) join each test's capture", "string", None),
+    ("pixelcheck_shard", "K/N: run only the K-th of N equal parts of the selected tests "
+     "(a CI matrix job; merge the parts' reports with pixelcheck merge)", "string", None),
+    ("pixelcheck_ca_dir", "folder of a CA that outlives the run (pixelcheck ca --export); "
+     "default: a fresh CA per run", "string", None),
     ("pixelcheck_playwright", "route pytest-playwright's browser through the pixelcheck "
      "proxy when a selected test uses pixelcheck (auto) or never (off)", "string", "auto"),
 ]
@@ -102,6 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
     for module in ("mitmproxy", "ldap3", "passlib"):  # imported with mitmproxy
         config.addinivalue_line("filterwarnings", f"ignore::DeprecationWarning:{module}.*")
     _playwright_mode(config)  # a typo is a usage error now, not a silent "auto" later
+    try:
+        settings = harness_config(config)
+        check_listen_host(settings.listen_host, allow_remote=settings.allow_remote,
+                          access_token=settings.access_token)
+    except (ListenError, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.addinivalue_line(
         "markers", "pixelcheck_expect(*codes, timeout=None): a negative test that must "
         "produce exactly these finding codes (see expect_findings); it is set aside from "
@@ -115,6 +145,36 @@ def pytest_configure(config: pytest.Config) -> None:
     except ValueError as exc:
         raise pytest.UsageError(f"--pixelcheck-severity / pixelcheck_severity: {exc}") \
             from None
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    """``"2/3"`` -> (2, 3); anything else is a ValueError that says what is wanted."""
+    part, sep, total = value.partition("/")
+    try:
+        k, n = int(part), int(total)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n:
+        raise ValueError(f"--pixelcheck-shard={value}: K/N with 1 <= K <= N, e.g. 1/2")
+    return k, n
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--pixelcheck-shard K/N``: every N-th test by node id, from the K-th on, so the N
+    jobs of a CI matrix split any suite with no overlap and no gap."""
+    value = _setting(config, "pixelcheck_shard")
+    if not value:
+        return
+    try:
+        k, n = parse_shard(str(value))
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    order = {nodeid: i for i, nodeid in enumerate(sorted(item.nodeid for item in items))}
+    kept = [item for item in items if order[item.nodeid] % n == k - 1]
+    deselected = [item for item in items if order[item.nodeid] % n != k - 1]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def _setting(config: pytest.Config, name: str) -> Any:
@@ -137,7 +197,27 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         allowed_pixels=tuple(a.strip() for a in
                              (_setting(config, "pixelcheck_allowed_pixels") or "").split(",")
                              if a.strip()),
+        listen_host=str(_setting(config, "pixelcheck_listen_host") or "127.0.0.1"),
+        allow_remote=bool(_setting(config, "pixelcheck_allow_remote")),
+        proxy_port=_port(config, "pixelcheck_proxy_port"),
+        sink_port=_port(config, "pixelcheck_sink_port"),
+        ca_dir=_setting(config, "pixelcheck_ca_dir") or None,
+        connect=_setting(config, "pixelcheck_connect") or None,
+        connect_proxy=_setting(config, "pixelcheck_connect_proxy") or None,
     )
+
+
+def _port(config: pytest.Config, name: str) -> int:
+    """A fixed port, shifted by the xdist worker's number so workers do not collide."""
+    value = str(_setting(config, name) or "0").strip()
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError(f"{_flag(name)}={value}: a port is a number") from None
+    if not 0 <= port < 65536:
+        raise ValueError(f"{_flag(name)}={value}: a port is between 0 and 65535")
+    worker = getattr(config, "workerinput", {}).get("workerid", "")
+    return port + int(worker[2:]) if port and worker.startswith("gw") else port
 
 
 # --- fixtures ---------------------------------------------------------------------------
@@ -146,7 +226,17 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
 @pytest.fixture(scope="session")
 def pixelcheck_harness(pytestconfig: pytest.Config) -> Iterator[Harness]:
     """The session's store, proxy and sink (the browser starts on first use)."""
-    harness = Harness(harness_config(pytestconfig)).start()
+    try:
+        harness = Harness(harness_config(pytestconfig)).start()
+    except ListenError as exc:  # a taken port: the message says which and what to do
+        pytest.fail(str(exc), pytrace=False)
+    attach = _setting(pytestconfig, "pixelcheck_attach")
+    if attach:
+        try:
+            harness.attach(attach, token=harness.config.access_token)
+        except AttachError as exc:
+            harness.stop()
+            pytest.fail(f"--pixelcheck-attach: {exc}", pytrace=False)
     pytestconfig.stash[_HARNESS_KEY] = harness
     yield harness
     harness.stop()
@@ -182,9 +272,15 @@ def pixelcheck_browser(pixelcheck_harness: Harness,
 @pytest.fixture
 def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> Pixelcheck:
     """This test's capture: events, ``wait_for``, ``match()``, ``findings()``."""
-    capture = pixelcheck_harness.capture(request.node.nodeid)
+    try:
+        capture = pixelcheck_harness.capture(request.node.nodeid)
+    except AttachError as exc:
+        pytest.fail(f"--pixelcheck-attach: {exc}", pytrace=False)
     capture.watch_page_requests(_page_requests(request.config).log)
     request.node.stash[_CAPTURE_KEY] = capture
+    attachment = pixelcheck_harness.attachment
+    if attachment is not None:
+        request.addfinalizer(attachment.end)
     return capture
 
 
@@ -361,17 +457,37 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                                     expected_codes=capture.expected_codes,
                                     caught_assertions=capture.failed_assertions
                                     if report.passed else 0)
+    # JUnit XML reads them from the item when the test's last report is written
+    item.user_properties.extend(junit_properties(report.pixelcheck))
     if not report.failed:
         return
     folder = artifact_folder(item.config, item.nodeid)
     events_path = write_capture(folder / "events.jsonl", capture.events)
     har_path = write_har(folder / "traffic.har", capture.traffic())
+    item.user_properties += [("pixelcheck_events", str(events_path)),
+                             ("pixelcheck_har", str(har_path))]
     own_message = call.excinfo is not None and (
         isinstance(call.excinfo.value, PixelcheckAssertionError)
         or item.stash.get(_EXPECTATION_FAILED_KEY, False))
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if own_message and crash is not None:
+        # the verdict's first line is what a CI's test list (JUnit's failure message)
+        # shows; the full verdict stays in the failure's text
+        crash.message = str(call.excinfo.value).strip().splitlines()[0]
     section = "" if own_message else test_report(result, findings) + "\n"
     report.sections.append(("pixelcheck", section + f"captured events: {events_path}\n"
                                                     f"proxy traffic (HAR): {har_path}"))
+
+
+def junit_properties(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """A test's dedup rate and finding codes, as JUnit XML properties."""
+    rows = record["stats"]
+    conversions = sum(r["deduplicated"] + max(r["browser_only"], r["server_only"])
+                      for r in rows)
+    merged = sum(r["deduplicated"] for r in rows)
+    codes = ",".join(dict.fromkeys(f["code"] for f in record["findings"]))
+    return [("pixelcheck_dedup_rate", f"{merged / conversions:.4g}" if conversions else "-"),
+            ("pixelcheck_findings", codes or "-")]
 
 
 def artifact_folder(config: pytest.Config, nodeid: str) -> Path:
@@ -412,18 +528,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     min_rate = _setting(config, "pixelcheck_min_dedup_rate")
     min_rate = float(min_rate) if min_rate else None
     fail_on = _setting(config, "pixelcheck_fail_on") or None
-    reasons = gate_failures(report, min_dedup_rate=min_rate, fail_on=fail_on)
-    if min_rate is not None or fail_on is not None:
-        report["gate"] = {"min_dedup_rate": min_rate, "fail_on": fail_on,
-                          "passed": not reasons, "reasons": reasons}
+    reasons = apply_gate(report, min_dedup_rate=min_rate, fail_on=fail_on)
     if _setting(config, "pixelcheck_report"):
         write_json(_setting(config, "pixelcheck_report"), report)
     if _setting(config, "pixelcheck_html"):
         from .report_html import write_html
 
         write_html(_setting(config, "pixelcheck_html"), report)
+    summary_path = _setting(config, "pixelcheck_github_summary") or \
+        os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        append_markdown_summary(summary_path, report)
     if reasons:
-        config.stash[_GATE_KEY] = "pixelcheck gate FAILED: " + "; ".join(reasons)
+        config.stash[_GATE_KEY] = gate_line(reasons)
         if session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

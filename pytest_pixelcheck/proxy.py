@@ -342,7 +342,9 @@ class PixelProxy:
     def url(self) -> str:
         if self.port is None:
             raise ProxyError("proxy is not started")
-        return f"http://{self.listen_host}:{self.port}"
+        from .listen import local_host, url_host
+
+        return f"http://{url_host(local_host(self.listen_host))}:{self.port}"
 
     @property
     def ca_cert_path(self) -> Path:

@@ -296,3 +296,49 @@ def set_aside_notes(summary: dict[str, Any]) -> list[str]:
 def coverage_table_text(coverage: Any) -> str:
     return "\n".join("  " + line if not line.startswith(" ") else line
                      for line in coverage.table().splitlines())
+
+
+def markdown_summary(report: dict[str, Any]) -> str:
+    """The session table as Markdown, for a CI job's summary page (GitHub's
+    GITHUB_STEP_SUMMARY): the gate verdict first, then the figures the terminal shows."""
+    summary = report["summary"]
+    rate = summary["dedup_rate"]
+    lines = ["## pixelcheck", ""]
+    gate = report.get("gate")
+    if gate:
+        lines += ["**gate passed**" if gate["passed"] else
+                  "**gate FAILED**: " + _md("; ".join(gate["reasons"])), ""]
+    counted = summary["tests"] - summary.get("set_aside", 0)
+    lines += [f"{summary['browser_events']} browser, {summary['server_events']} server, "
+              f"{summary['deduplicated']} deduplicated"
+              + (f", dedup rate **{rate:.1%}**" if rate is not None else "")
+              + f" over {counted} test(s)", "",
+              "| platform | event | browser | server | dedup | extra | b-only | s-only | rate |",
+              "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
+    for row in summary["by_event"]:
+        shown = "-" if row["dedup_rate"] is None else f"{row['dedup_rate']:.0%}"
+        lines.append(f"| {_md(row['platform'])} | {_md(row['event_name'])} | {row['browser']} "
+                     f"| {row['server']} | {row['deduplicated']} | {row['extra']} "
+                     f"| {row['browser_only']} | {row['server_only']} | {shown} |")
+    answers = summary["sink_answers"]
+    lines += ["", f"sink answers: {answers.get('2xx', 0)} 2xx, {answers.get('4xx', 0)} 4xx, "
+                  f"{answers.get('5xx', 0)} 5xx"]
+    if summary["findings_by_code"]:
+        lines += ["", "| finding | count |", "|---|--:|"]
+        lines += [f"| `{code}` | {n} |" for code, n in summary["findings_by_code"].items()]
+    failed = [t["nodeid"] for t in report["tests"] if t["outcome"] == "failed"]
+    if failed:
+        lines += ["", "failed: " + ", ".join(f"`{_md(n)}`" for n in failed)]
+    lines += ["", *(f"_{_md(note)}_" for note in set_aside_notes(summary))]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    """Table-safe: a pipe would end the cell, a newline the row."""
+    return redact(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def append_markdown_summary(path: str, report: dict[str, Any]) -> None:
+    # appended: a job's summary file collects every step's contribution
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(markdown_summary(report) + "\n")

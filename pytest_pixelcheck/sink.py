@@ -19,6 +19,7 @@ from typing import Any
 
 from . import platforms
 from .events import AppendLog, CapturedRequest, Event, EventStore
+from .listen import local_host, url_host
 from .proxy import SINK_ORIGINAL_HOST_HEADER
 from .redact import remember_secret
 
@@ -85,7 +86,7 @@ class ConversionSink:
     @property
     def url(self) -> str:
         """Base URL that replaces ``https://graph.facebook.com``."""
-        return f"http://{self.host}:{self.port}"
+        return f"http://{url_host(local_host(self.host))}:{self.port}"
 
     def url_for(self, platform: str) -> str:
         """Base URL that replaces ``platform``'s API origin (``url_for("tiktok")``
@@ -95,7 +96,7 @@ class ConversionSink:
 
     @property
     def address(self) -> tuple[str, int]:
-        return (self.host, int(self.port))
+        return (local_host(self.host), int(self.port))
 
     # --- request handling (sink thread) -----------------------------------------------
 
