@@ -14,6 +14,7 @@ from . import platforms
 from .events import Event
 from .findings import SEVERITY_RANK, Finding
 from .matching import MatchResult, Pair
+from .wire import MAX_JSON_DEPTH, is_too_deep, loads
 
 _ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
            "and the server call's event id")
@@ -171,6 +172,17 @@ def _undecodable(result: MatchResult) -> list[Finding]:
                    f"client: {client_of(event)}"]
         if status is not None:
             details.append(f"answered: HTTP {status}")
+        if is_too_deep(event.error):
+            out.append(Finding(
+                "payload-too-deep",
+                f"{event.platform} {where} arrived with JSON nested deeper than "
+                f"{MAX_JSON_DEPTH} levels, so it was not read: {event.error}",
+                "send the event's fields flat, as the platform documents them (a few levels "
+                "at most); a structure this deep is usually an object serialized into "
+                "itself. Its bytes are kept in the capture artifacts",
+                [event], details, event.platform, event.event_name,
+            ))
+            continue
         out.append(Finding(
             "undecodable-request",
             f"{event.platform} {where} arrived but could not be decoded: {event.error}",
@@ -641,7 +653,7 @@ def _ids(data: dict[str, Any]) -> list[str]:
     ids = data.get("content_ids")
     if isinstance(ids, str):
         try:
-            ids = json.loads(ids)
+            ids = loads(ids)
         except ValueError:
             ids = [ids]
     if isinstance(ids, list):
