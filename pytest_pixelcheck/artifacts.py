@@ -20,21 +20,29 @@ from .matching import EventNameStats, MatchResult
 from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
 from .redact import is_pii_key, mask_value, redact_headers, scrub
+from .wire import MAX_JSON_DEPTH
 
 REPORT_FORMAT = "pytest-pixelcheck-report"
 REPORT_VERSION = 1
 CAPTURE_FORMAT = "pytest-pixelcheck-capture"
 
 
-def _scrubbed(value: Any, key: str = "") -> Any:
+#: what stands for data nested past the decoders' limit (an event built by hand can
+#: carry any depth); the limit keeps this walk far from Python's recursion limit
+TOO_DEEP_PLACEHOLDER = f"<nested deeper than {MAX_JSON_DEPTH} levels: not written>"
+
+
+def _scrubbed(value: Any, key: str = "", depth: int = 0) -> Any:
     """Deep copy of plain data with every string scrubbed; customer fields (``fn``,
     ``city``...) masked by their key."""
     if isinstance(value, str):
         return mask_value(value) if is_pii_key(key) else scrub(value)
+    if isinstance(value, (dict, list, tuple)) and depth >= MAX_JSON_DEPTH:
+        return TOO_DEEP_PLACEHOLDER
     if isinstance(value, dict):
-        return {str(k): _scrubbed(v, str(k)) for k, v in value.items()}
+        return {str(k): _scrubbed(v, str(k), depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_scrubbed(v, key) for v in value]
+        return [_scrubbed(v, key, depth + 1) for v in value]
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return scrub(str(value))

@@ -15,6 +15,7 @@ from .events import Event
 from .findings import SEVERITY_RANK, Finding
 from .matching import MatchResult, Pair
 from .nearmiss import COMPARISONS, CandidateIndex
+from .wire import MAX_JSON_DEPTH, is_too_deep, loads
 
 _ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
            "and the server call's event id")
@@ -178,6 +179,17 @@ def _undecodable(result: MatchResult) -> list[Finding]:
                    f"client: {client_of(event)}"]
         if status is not None:
             details.append(f"answered: HTTP {status}")
+        if is_too_deep(event.error):
+            out.append(Finding(
+                "payload-too-deep",
+                f"{event.platform} {where} arrived with JSON nested deeper than "
+                f"{MAX_JSON_DEPTH} levels, so it was not read: {event.error}",
+                "send the event's fields flat, as the platform documents them (a few levels "
+                "at most); a structure this deep is usually an object serialized into "
+                "itself. Its bytes are kept in the capture artifacts",
+                [event], details, event.platform, event.event_name,
+            ))
+            continue
         out.append(Finding(
             "undecodable-request",
             f"{event.platform} {where} arrived but could not be decoded: {event.error}",
@@ -692,7 +704,7 @@ def _ids(data: dict[str, Any]) -> list[str]:
     ids = data.get("content_ids")
     if isinstance(ids, str):
         try:
-            ids = json.loads(ids)
+            ids = loads(ids)
         except ValueError:
             ids = [ids]
     if isinstance(ids, list):

@@ -21,6 +21,7 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 #: code -> (severity, title). The single list of what pixelcheck can report.
 CATALOGUE: dict[str, tuple[Severity, str]] = {
     "undecodable-request": ("error", "a collection hit or server call could not be decoded"),
+    "payload-too-deep": ("error", "a request's JSON is nested too deep to read"),
     "server-call-rejected": ("error", "the platform's API rejected a server call"),
     "transient-error-not-retried": ("error", "a transient API error was never retried"),
     "server-gave-up": ("error", "the backend stopped retrying and the event was lost"),

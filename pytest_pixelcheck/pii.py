@@ -130,7 +130,12 @@ _IPV4 = re.compile(r"(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}")
 _IP_KEY = re.compile(r"(?:\w+_)?ip(?:_address)?")
 
 
-def mask(value: Any, key: str | None = None) -> str:
+#: lists inside lists shown before the rest is a bare ``[…]``: a report line needs no
+#: more, and an event built from hostile data may nest thousands deep
+_MASK_LIST_DEPTH = 4
+
+
+def mask(value: Any, key: str | None = None, *, _depth: int = 0) -> str:
     """A value as reports may show it: PII masked (``j***@example.com``,
     ``+1 *** *** **12``), hashes shortened, long values cut.
 
@@ -141,7 +146,9 @@ def mask(value: Any, key: str | None = None) -> str:
     if value is None:
         return "None"
     if isinstance(value, (list, tuple)):
-        shown = [mask(v, key) for v in list(value)[:3]]
+        if _depth >= _MASK_LIST_DEPTH:
+            return "[…]"
+        shown = [mask(v, key, _depth=_depth + 1) for v in list(value)[:3]]
         more = f", …{len(value) - 3} more" if len(value) > 3 else ""
         return "[" + ", ".join(shown) + more + "]"
     if isinstance(value, dict):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import traceback
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from .playwright_wiring import (
     proxy_launch_args,
 )
 from .proxy import PixelProxy
-from .report import append_markdown_summary, session_summary, test_report
+from .report import append_markdown_summary, session_summary, shorten, test_report
 from .serve import AttachError
 from .sink import ConversionSink
 
@@ -448,6 +449,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     capture = item.stash.get(_CAPTURE_KEY, None)
     if capture is None or report.when != "call":
         return
+    try:
+        _report_capture(item, call, report, capture)
+    except Exception as exc:  # noqa: BLE001
+        # An exception escaping a report hook is an INTERNALERROR that ends the whole
+        # session: one test's capture, however hostile, fails that test alone.
+        _evaluation_failed(report, exc)
+
+
+def _evaluation_failed(report: pytest.TestReport, exc: BaseException) -> None:
+    from .redact import scrub
+
+    where = traceback.extract_tb(exc.__traceback__)[-3:]
+    frames = "; ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in where)
+    message = shorten(scrub(f"{type(exc).__name__}: {exc}"), 500)
+    text = (f"pixelcheck could not evaluate this test: {message}\n(at {frames}). The "
+            "captured requests are kept; this is a bug in pixelcheck, please report it "
+            "with the test's capture.")
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = text
+    else:
+        report.sections.append(("pixelcheck", text))
+
+
+def _report_capture(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport,
+                    capture: Pixelcheck) -> None:
     result, findings = capture.evaluate()
     # Plain data only: under xdist it travels to the controller with the report.
     coverage = match_key_coverage(result, capture.known_customer)
@@ -512,15 +539,40 @@ def _session_report(config: pytest.Config) -> dict[str, Any] | None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    report = _session_report(config)
-    if report is None:
-        return
+    try:
+        report = _session_report(config)
+        if report is None:
+            return
+        summary = session_summary(report, verbose=config.option.verbose > 0)
+    except Exception as exc:  # noqa: BLE001  (never an INTERNALERROR; said, and failed)
+        summary = _session_bug(config, "summarize the session", exc)
     terminalreporter.section("pixelcheck")
-    terminalreporter.write_line(session_summary(report, verbose=config.option.verbose > 0))
+    terminalreporter.write_line(summary)
+
+
+def _session_bug(config: pytest.Config, doing: str, exc: BaseException) -> str:
+    """A pixelcheck bug at the session's end: a line for the terminal, and the session
+    fails (a report that could not be made must not read as a pass)."""
+    from .redact import scrub
+
+    message = (f"pixelcheck could not {doing}: "
+               f"{shorten(scrub(f'{type(exc).__name__}: {exc}'), 300)}")
+    config.stash[_SESSION_BUG_KEY] = message
+    return message
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    try:
+        _finish_session(session)
+    except Exception as exc:  # noqa: BLE001
+        session.config.stash[_GATE_KEY] = _session_bug(
+            session.config, "write the session's reports", exc)
+    if session.config.stash.get(_SESSION_BUG_KEY, None) and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _finish_session(session: pytest.Session) -> None:
     config = session.config
     report = _session_report(config)
     if report is None:
@@ -557,5 +609,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _GATE_KEY = pytest.StashKey[str]()
+_SESSION_BUG_KEY = pytest.StashKey[str]()
 _PREVIOUS_SEVERITY_KEY = pytest.StashKey[dict[str, Any]]()
 _EXPECTATION_FAILED_KEY = pytest.StashKey[bool]()

@@ -22,6 +22,7 @@ from .events import AppendLog, CapturedRequest, Event, EventStore
 from .listen import local_host, url_host
 from .proxy import SINK_ORIGINAL_HOST_HEADER
 from .redact import remember_secret
+from .report import shorten
 
 
 @dataclass
@@ -168,10 +169,14 @@ class ConversionSink:
         try:
             answer = platform.handle_server(captured)
         except Exception as exc:  # a decoder bug must not lose the call or kill the sink
-            reason = f"decoder crashed: {type(exc).__name__}: {exc}"
-            captured.response_status = 500
+            reason = shorten(f"pixelcheck could not read it ({type(exc).__name__}: {exc})", 300)
+            try:  # the platform's own answer to an unreadable body, as a client sees it
+                status, body = platform.unreadable_answer(captured, reason)
+            except Exception:  # noqa: BLE001
+                status, body = 400, {"error": {"message": reason, "code": 400}}
+            captured.response_status = status
             self.store.add([self._undecodable(platform.name, captured, reason)])
-            return 500, {"error": {"message": f"pixelcheck sink: {reason}", "code": 1}}, 0.0
+            return status, body, 0.0
         remember_secret(answer.token)
         status, body, rejection = answer.status, answer.body, None
         expected = self.expected_token_for(platform.name)

@@ -21,6 +21,65 @@ class WireError(ValueError):
     """The request could not be read; the message says why."""
 
 
+#: How deep pixelcheck reads nested JSON in a request. Real payloads nest about five
+#: levels (data, event, custom_data, contents, item); anything past this is refused
+#: as ``payload-too-deep`` before any code walks it, so no walk of request data can
+#: exhaust Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+class PayloadTooDeep(WireError):
+    """JSON nested deeper than ``MAX_JSON_DEPTH``: refused before anything walks it."""
+
+    def __init__(self, depth: int | None) -> None:
+        found = f"{depth} levels" if depth is not None else "too deep for Python's parser"
+        super().__init__(f"JSON {TOO_DEEP_MARK} ({found}); pixelcheck reads at most "
+                         f"{MAX_JSON_DEPTH} levels")
+
+
+#: the words every too-deep reason carries, so the diagnosis can tell it from other
+#: unreadable bodies whatever prefix a platform put in front of it
+TOO_DEEP_MARK = "nested deeper than pixelcheck reads"
+
+
+def is_too_deep(reason: str | None) -> bool:
+    return bool(reason) and TOO_DEEP_MARK in str(reason)
+
+
+def nesting_depth(value: Any, stop_after: int | None = None) -> int:
+    """Levels of lists and dicts in ``value`` (a scalar: 0), without recursion;
+    ``stop_after``: give up counting once past it."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if stop_after is not None and deepest > stop_after:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` for request data: raises ``PayloadTooDeep`` (a ``WireError``, a
+    ``ValueError``) for JSON nested past ``MAX_JSON_DEPTH`` instead of handing code
+    a structure it would overflow the stack walking, or overflowing in the parser."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise PayloadTooDeep(None) from None
+    if nesting_depth(value, stop_after=MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise PayloadTooDeep(nesting_depth(value))  # counted in full only when refused
+    return value
+
+
 def decompressed_body(request: CapturedRequest) -> bytes:
     body = request.body
     encoding = (request.header("content-encoding") or "").strip().lower()
@@ -85,7 +144,7 @@ def json_body(body: bytes) -> Any:
     if not text.strip():
         raise WireError("body is empty")
     try:
-        return json.loads(text)
+        return loads(text)
     except json.JSONDecodeError as exc:
         raise WireError(
             f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

@@ -131,6 +131,13 @@ class Platform(ABC):
         """The platform's own answer for an injected fault or a bad token: ``kind`` is
         one of ``fault_kinds``, "invalid_token" or "missing_token"."""
 
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        """The platform's own answer to a body it cannot read (its 400, or what it sends
+        instead): the sink's answer when decoding a call failed in a way the decoder did
+        not foresee. Default: a 400 with the reason."""
+        return 400, {"error": {"message": f"Invalid request body: {reason}", "code": 400}}
+
     def is_transient(self, event: Event) -> bool:
         """Should a client retry after this answer? Default: 5xx and 429."""
         status = event.raw.response_status if event.raw is not None else None

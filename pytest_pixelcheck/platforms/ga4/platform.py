@@ -555,6 +555,13 @@ class GA4(Platform):
             return [], {}
         return entry[1], entry[2]
 
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        # the Measurement Protocol answers 2xx whatever it drops
+        return (200, {"validationMessages": [ValidationMessage(
+            "", reason, "VALUE_INVALID", None, True).to_google()]}) \
+            if path_of(request.url).rstrip("/") == DEBUG_PATH else (204, {})
+
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind in ("invalid_token", "missing_token"):
             # Google accepts the call and drops the events without a word: answer the

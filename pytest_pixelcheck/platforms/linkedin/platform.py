@@ -534,6 +534,10 @@ class LinkedIn(Platform):
                            f"got {urn!r}")
         return event
 
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 400, error_body(400, f"Unable to parse the request body: {reason}")
+
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind == "missing_token":
             return 401, dict(EMPTY_TOKEN)

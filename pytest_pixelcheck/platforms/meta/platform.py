@@ -14,10 +14,12 @@ from typing import Any
 from ...events import CapturedRequest, Event
 from ...validation import validate
 from ...wire import (
+    PayloadTooDeep,
     WireError,
     decompressed_body,
     form_params,
     json_body,
+    loads,
     media_type,
     path_of,
     query_params,
@@ -72,7 +74,7 @@ def _maybe_json(value: str) -> Any:
     stripped = value.strip()
     if stripped[:1] in ("[", "{"):
         try:
-            return json.loads(stripped)
+            return loads(stripped)
         except ValueError:
             return value
     return value
@@ -103,8 +105,10 @@ def _events_in_strings(data: list[Any]) -> tuple[list[Any], list[int]]:
     for index, item in enumerate(data):
         if isinstance(item, str) and item.lstrip()[:1] == "{":
             try:
-                item = json.loads(item)
+                item = loads(item)
                 as_strings.append(index)
+            except PayloadTooDeep:
+                raise  # the whole call is refused as too deep, never half read
             except ValueError:
                 pass  # left a string: _server_event names the index and the shape
         items.append(item)
@@ -301,7 +305,7 @@ class Meta(Platform):
         data = payload.get("data")
         if isinstance(data, str):
             try:
-                data = json.loads(data)
+                data = loads(data)
             except ValueError as exc:
                 return rejected(
                     f"`data` is not a JSON array: {exc}",
@@ -313,7 +317,12 @@ class Meta(Platform):
                 "`data` is missing or not an array",
                 graph_error("(#100) param data must be an array.", title="Invalid data parameter"),
             )
-        data, string_items = _events_in_strings(data)
+        try:
+            data, string_items = _events_in_strings(data)
+        except PayloadTooDeep as exc:
+            return rejected(f"a `data` item is unreadable: {exc}",
+                            graph_error(f"(#100) Invalid parameter: {exc}",
+                                        title="Invalid parameter"))
         events = [
             self._server_event(item, index, pixel_id, api_version, payload, request)
             for index, item in enumerate(data)
@@ -424,6 +433,11 @@ class Meta(Platform):
         elif event.event_time is None:
             event.error = f"data[{index}] ({event.event_name}) has no numeric event_time"
         return event
+
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 400, graph_error(f"(#100) Invalid request body: {reason}",
+                                title="Invalid Request Body")
 
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind == "expired_token":

@@ -44,6 +44,7 @@ from ...wire import (
     decompressed_body,
     host_of,
     json_body,
+    loads,
     path_of,
     query_params,
 )
@@ -167,7 +168,7 @@ def _json_param(text: str | None) -> tuple[Any, str | None]:
     if text is None or text == "":
         return None, None
     try:
-        return json.loads(text), None
+        return loads(text), None
     except ValueError as exc:
         return None, f"is not JSON ({exc})"
 
@@ -569,6 +570,10 @@ class Pinterest(Platform):
         return {"status": "failed" if errors else "processed",
                 "error_message": "; ".join(errors) if errors else None,
                 "warning_message": "; ".join(warnings) if warnings else None}
+
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 400, {"code": INVALID_REQUEST, "message": f"Invalid request: {reason}"}
 
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind in ("missing_token", "invalid_token", "expired_token"):

@@ -36,7 +36,15 @@ from urllib.parse import quote, unquote
 
 from ...events import CapturedRequest, Event
 from ...validation import Violation, validate
-from ...wire import WireError, decompressed_body, form_params, json_body, path_of, query_params
+from ...wire import (
+    WireError,
+    decompressed_body,
+    form_params,
+    json_body,
+    loads,
+    path_of,
+    query_params,
+)
 from .. import CannedResponse, Platform, ServerAnswer
 from . import identity
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed, sha256_hex
@@ -166,7 +174,7 @@ def _products(value: Any) -> Any:
     """``m.products`` is JSON text on the wire; the API sends a list."""
     if isinstance(value, str) and value.strip():
         try:
-            return json.loads(value)
+            return loads(value)
         except ValueError:
             return value
     return value if value not in (None, "") else None
@@ -588,6 +596,10 @@ class Reddit(Platform):
             why = refused.get(event.extra.get("index"), refused.get(None))
             if why:
                 event.extra["rejected_by_platform"] = why
+
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 400, _envelope_error("BAD_REQUEST", f"JSON error: {reason}")
 
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         if kind == "missing_token":

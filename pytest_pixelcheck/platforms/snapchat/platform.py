@@ -30,7 +30,15 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ...events import CapturedRequest, Event
 from ...validation import Violation, validate
-from ...wire import WireError, body_text, decompressed_body, json_body, path_of, query_params
+from ...wire import (
+    WireError,
+    body_text,
+    decompressed_body,
+    json_body,
+    loads,
+    path_of,
+    query_params,
+)
 from .. import CannedResponse, Platform, ServerAnswer, answer_json
 from . import identity, texts
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed
@@ -135,7 +143,7 @@ def _ids(value: Any) -> list[str]:
     text = value.strip()
     if text.startswith("["):
         try:
-            loaded = json.loads(text)
+            loaded = loads(text)
         except ValueError:
             loaded = None
         if isinstance(loaded, list):
@@ -650,6 +658,11 @@ class Snapchat(Platform):
                     if one not in (None, "") and not is_hashed(one):
                         found.append((f"[{index}].{field}", index))
         return found
+
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 400, answer_body(False, f"Invalid request body: {reason}",
+                                codes=["INVALID_REQUEST"])
 
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         # Snap's bodies for these are unconfirmed (FACTS.md): the statuses are the usual

@@ -514,6 +514,10 @@ class TikTok(Platform):
                            f"{MAX_EVENT_AGE_DAYS} days")
         return out
 
+    def unreadable_answer(self, request: CapturedRequest,
+                          reason: str) -> tuple[int, dict[str, Any]]:
+        return 200, envelope(PARAM_ERROR, f"Invalid request body: {reason}")
+
     def error_answer(self, kind: str, request: CapturedRequest) -> tuple[int, dict[str, Any]]:
         # TikTok answers errors with HTTP 200 and the code in the body; only "500"
         # stands for a failure in front of the API (a gateway), which is a real 5xx.
