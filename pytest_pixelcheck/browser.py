@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .losses import FailedRequests
+
 BROWSER_ENV = "PIXELCHECK_BROWSER"
 
 # Keep Chromium from calling home: offline those connections only fail, and
@@ -110,6 +112,8 @@ class BrowserSession:
         self._manager: Any = None
         self.browser: Any = None
         self.startup_seconds: float | None = None
+        #: requests this browser's contexts failed (browser-request-failed findings)
+        self.failed_requests = FailedRequests()
 
     def start(self) -> BrowserSession:
         started = time.perf_counter()
@@ -139,7 +143,9 @@ class BrowserSession:
 
     def new_context(self, **kwargs: Any) -> Any:
         kwargs.setdefault("ignore_https_errors", True)
-        return self.browser.new_context(**kwargs)
+        context = self.browser.new_context(**kwargs)
+        self.failed_requests.watch_context(context)
+        return context
 
     def stop(self) -> None:
         if self.browser is not None:

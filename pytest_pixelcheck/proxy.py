@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
 _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
+#: what the proxy accepts in one HTTP/2 header block: above Chromium's 2 MB URL limit
+MAX_HEADER_LIST_BYTES = 4 * 1024 * 1024
 
 #: the session CA's folder (its private key included) in the temp dir: this prefix,
 #: the owner's pid, then mkdtemp's random part; a ``lock`` file inside is held
@@ -409,9 +411,11 @@ class PixelProxy:
             loop.close()
 
     async def _main(self) -> None:
+        import h2.frame_buffer
         from mitmproxy import options
         from mitmproxy.addons import block, core, dns_resolver, next_layer, proxyserver, tlsconfig
         from mitmproxy.master import Master
+        from mitmproxy.proxy.layers.http._http_h2 import BufferedH2Connection
 
         opts = options.Options(
             listen_host=self.listen_host,
@@ -427,6 +431,15 @@ class PixelProxy:
         master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(),
                           tlsconfig.TlsConfig(), dns_resolver.DnsResolver(), block.Block())
         master.addons.add(_PixelAddon(self))
+        # hyper-h2 refuses a header block over 64 KiB by closing the whole connection:
+        # a pixel hit with a long URL (Chromium sends up to 2 MB) was lost with every
+        # request beside it, unanswered and unrecorded. Accepted here instead, so the
+        # hit is recorded (with its url-too-long finding).
+        BufferedH2Connection.DEFAULT_MAX_HEADER_LIST_SIZE = MAX_HEADER_LIST_BYTES
+        # Chromium sends a long header block in 16 KiB CONTINUATION frames; hyper-h2
+        # takes 64 of them (1 MiB). Only mitmproxy speaks HTTP/2 in this process.
+        h2.frame_buffer.CONTINUATION_BACKLOG = max(
+            h2.frame_buffer.CONTINUATION_BACKLOG, MAX_HEADER_LIST_BYTES // 16384)
         # Registered by an addon, so settable only once the addons are loaded.
         master.options.update(connection_strategy="lazy", ssl_insecure=False)
         self._master = master
