@@ -14,6 +14,7 @@ import sys
 import threading
 
 from .capi_clients import CLIENTS
+from .lifetime import watch_parent
 from .server import ShopConfig, ShopServer
 from .trackers import TrackerConfig, load_trackers
 
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
+    watch_parent()  # gone with the test run that started it, even a SIGKILLed one
     shop = ShopServer(config).start()
     print(f"{URL_PREFIX} {shop.url}", flush=True)
     try:

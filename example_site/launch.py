@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO
 
+from .lifetime import stop_group, tied_env, tied_popen_kwargs
+
 URL_PREFIX = "EXAMPLE_SITE_URL"
 # the folder holding the example_site package, so the child can import it from anywhere
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent
@@ -81,10 +83,11 @@ class SiteProcess:
             p for p in (str(PACKAGE_PARENT), pythonpath) if p
         )
         env["PYTHONUNBUFFERED"] = "1"
+        # tied to this process: a SIGKILLed test run must not leave the shop running
         self._proc = subprocess.Popen(
-            self.args, cwd=PACKAGE_PARENT, env=env, text=True, encoding="utf-8",
+            self.args, cwd=PACKAGE_PARENT, env=tied_env(env), text=True, encoding="utf-8",
             errors="replace", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE, **tied_popen_kwargs(),
         )
         self._drain(self._proc.stdout, self._stdout_lines.put, "stdout")
         self._drain(self._proc.stderr, self._stderr_tail.append, "stderr")
@@ -127,17 +130,12 @@ class SiteProcess:
             ) from None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM (the shop drains queued API calls for up to 3 s), then kill."""
+        """SIGTERM (the shop drains queued API calls for up to 3 s), then kill the
+        shop and whatever it started (its process group)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        stop_group(proc, timeout)
         for thread in self._pumps:  # so .stderr holds the child's last words
             thread.join(timeout=2)
 

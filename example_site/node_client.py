@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from .lifetime import tied_popen_kwargs
+
 log = logging.getLogger("example_site.node_sdk")
 
 NODE_CAPI_DIR = Path(__file__).resolve().parent / "node_capi"
@@ -85,6 +87,8 @@ class _SenderProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            # node also exits when its stdin closes, i.e. when this process is gone
+            **tied_popen_kwargs(own_group=False),
         )
         self.waiters: dict[int, _Waiter] = {}
         self.waiters_lock = threading.Lock()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .losses import FailedRequests
+
 BROWSER_ENV = "PIXELCHECK_BROWSER"
 
 # Keep Chromium from calling home: offline those connections only fail, and
@@ -114,6 +116,8 @@ class BrowserSession:
         self._manager: Any = None
         self.browser: Any = None
         self.startup_seconds: float | None = None
+        #: requests this browser's contexts failed (browser-request-failed findings)
+        self.failed_requests = FailedRequests()
 
     def start(self) -> BrowserSession:
         started = time.perf_counter()
@@ -153,7 +157,9 @@ class BrowserSession:
         kwargs.setdefault("ignore_https_errors", True)
         if self.connect:
             kwargs.setdefault("proxy", {"server": self.proxy_url})
-        return self.browser.new_context(**kwargs)
+        context = self.browser.new_context(**kwargs)
+        self.failed_requests.watch_context(context)
+        return context
 
     def stop(self) -> None:
         if self.browser is not None:

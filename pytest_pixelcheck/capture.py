@@ -13,6 +13,7 @@ from .artifacts import status_classes
 from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
 from .findings import SEVERITY_RANK, Finding, register_codes
+from .losses import FailedRequest, explain_failed_hits, failed_hits, url_too_long
 from .matching import MatchResult, match_events
 from .pii import Customer, check_pii
 from .playwright_wiring import browser_not_proxied, not_proxied_hint
@@ -64,6 +65,10 @@ class Pixelcheck:
         #: (log of URLs the test's own browser requested, where this test began), once
         #: a plugin watches that browser (pytest-playwright's); see page_requests()
         self._page_requests: tuple[AppendLog[str], int] | None = None
+        #: (log of requests the watched browsers failed, where this test began)
+        self._failed_requests: list[tuple[AppendLog[FailedRequest], int]] = []
+        #: called before a verdict, to collect what the browser still has to report
+        self._flushes: list[Callable[[], None]] = []
         #: finding codes this test expects (``expect_findings`` / ``pixelcheck_expect``):
         #: a negative test, set aside from the session's rates, findings and gate
         self.expected_codes: list[str] | None = None
@@ -199,6 +204,21 @@ class Pixelcheck:
         tell a browser that went around the proxy from a page that fired nothing."""
         self._page_requests = (log, log.mark())
 
+    def watch_failed_requests(self, log: AppendLog[FailedRequest],
+                              flush: Callable[[], None] | None = None) -> None:
+        """Follow the requests a browser failed (``log`` grows with each), so a hit the
+        page fired but the browser never sent is reported as such, not as never fired.
+        ``flush``: called before each verdict to collect failures not yet delivered."""
+        self._failed_requests.append((log, log.mark()))
+        if flush is not None:
+            self._flushes.append(flush)
+
+    def failed_requests(self) -> list[FailedRequest]:
+        """Requests the watched browsers failed during this test."""
+        for flush in self._flushes:
+            flush()
+        return [f for log, mark in self._failed_requests for f in log.since(mark)]
+
     def page_requests(self) -> list[str]:
         """http(s) URLs the watched browser requested during this test ([]: unwatched)."""
         if self._page_requests is None:
@@ -219,12 +239,18 @@ class Pixelcheck:
     def evaluate(self, platform: str | None = None) -> tuple[MatchResult, list[Finding]]:
         """The match and every finding, from one read of the capture (what reports and
         assertions need together; ``match()`` and ``findings()`` are its halves)."""
+        failures = self.failed_requests()  # first: it lets late failures arrive
         events, late = self._split()
         result = match_events(events, platform)
         traffic, tls_failures = self.traffic(), self._tls_failures()
         # First: a browser outside the proxy explains every missing browser event below.
         found = browser_not_proxied(self.page_requests(), traffic, tls_failures)
-        found += diagnose(result, self.settings, earlier_events=self.earlier_events())
+        # A hit the browser failed is no hit "never fired".
+        found += explain_failed_hits(
+            diagnose(result, self.settings, earlier_events=self.earlier_events()),
+            [hit for hit in failed_hits(failures, traffic)
+             if platform is None or hit[1].name == platform])
+        found += url_too_long(result.events)
         found += check_pii(result, self.known_customer)
         found += exposed_tokens(traffic, known_secrets())
         found += test_event_codes(result.events)

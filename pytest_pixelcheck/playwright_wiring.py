@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .events import AppendLog
 from .findings import Finding, register_codes
+from .losses import FailedRequests
 from .proxy import TrafficEntry
 
 register_codes({
@@ -70,6 +71,8 @@ class PageRequests:
 
     def __init__(self) -> None:
         self.log: AppendLog[str] = AppendLog()
+        #: requests those contexts failed (browser-request-failed)
+        self.failed = FailedRequests()
 
     def watch_playwright(self, playwright: Any) -> None:
         """Watch every browser launched or connected through this Playwright: also one a
@@ -100,6 +103,7 @@ class PageRequests:
 
     def watch_context(self, context: Any) -> None:
         context.on("request", self._on_request)
+        self.failed.watch_context(context)
 
     def _on_request(self, request: Any) -> None:
         url = str(request.url)

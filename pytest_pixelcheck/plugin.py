@@ -277,7 +277,9 @@ def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> P
         capture = pixelcheck_harness.capture(request.node.nodeid)
     except AttachError as exc:
         pytest.fail(f"--pixelcheck-attach: {exc}", pytrace=False)
-    capture.watch_page_requests(_page_requests(request.config).log)
+    watch = _page_requests(request.config)
+    capture.watch_page_requests(watch.log)
+    capture.watch_failed_requests(watch.failed.log, watch.failed.flush)
     request.node.stash[_CAPTURE_KEY] = capture
     attachment = pixelcheck_harness.attachment
     if attachment is not None:
@@ -289,7 +291,10 @@ def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> P
 def pixelcheck_context(pixelcheck: Pixelcheck, pixelcheck_browser: Any,
                        pixelcheck_harness: Harness) -> Iterator[Any]:
     """A fresh browser context for this test (own cookies, own storage)."""
-    context = pixelcheck_harness.browser().new_context()
+    session = pixelcheck_harness.browser()
+    context = session.new_context()
+    pixelcheck.watch_failed_requests(session.failed_requests.log,
+                                     session.failed_requests.flush)
     yield context
     context.close()
 

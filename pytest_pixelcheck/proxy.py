@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import fcntl
 import hashlib
 import logging
+import os
+import shutil
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,85 @@ log = logging.getLogger(__name__)
 SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
 _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
+#: what the proxy accepts in one HTTP/2 header block: above Chromium's 2 MB URL limit
+MAX_HEADER_LIST_BYTES = 4 * 1024 * 1024
+
+#: the session CA's folder (its private key included) in the temp dir: this prefix,
+#: the owner's pid, then mkdtemp's random part; a ``lock`` file inside is held
+#: (flock) for the owner's life, so the kernel frees it even when the owner is killed
+CA_FOLDER_PREFIX = "pixelcheck-ca-"
+_CA_LOCK_NAME = "lock"
+#: a folder of an older version (no pid, no lock) is removed once this old: long past
+#: any session's life
+_LEGACY_FOLDER_AGE_SECONDS = 24 * 3600.0
+
+
+def clean_stale_ca_folders(tempdir: str | Path | None = None) -> int:
+    """Remove CA folders whose owner is gone (a SIGKILLed run); return how many.
+
+    A folder whose lock another process holds (a concurrent run, an xdist worker) is
+    left alone.
+    """
+    root = Path(tempdir or tempfile.gettempdir())
+    removed = 0
+    try:
+        candidates = [p for p in root.iterdir() if p.name.startswith(CA_FOLDER_PREFIX)]
+    except OSError:
+        return 0
+    for folder in candidates:
+        if _owner_is_gone(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += not folder.exists()
+    return removed
+
+
+def _owner_is_gone(folder: Path) -> bool:
+    try:
+        fd = os.open(folder / _CA_LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        return _unlocked_folder_is_stale(folder)
+    except OSError:  # not ours to open (another user's): not ours to remove
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False  # held: its owner is alive
+    finally:
+        os.close(fd)  # releases the lock taken to test it
+    return True
+
+
+def _unlocked_folder_is_stale(folder: Path) -> bool:
+    """No lock file: killed between mkdtemp and the lock (its pid is gone), or made by
+    a version before the lock (then only when very old)."""
+    pid, sep, _ = folder.name[len(CA_FOLDER_PREFIX):].partition("-")
+    if sep and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        return False
+    try:
+        return time.time() - folder.stat().st_mtime > _LEGACY_FOLDER_AGE_SECONDS
+    except OSError:
+        return False
+
+
+def _remove_ca_folder(folder: Path, lock_fd: int) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.close(lock_fd)
+
+
+def _new_ca_folder() -> tuple[Path, int]:
+    """A fresh, locked CA folder: (path, the lock's file descriptor, kept open)."""
+    clean_stale_ca_folders()
+    folder = Path(tempfile.mkdtemp(prefix=f"{CA_FOLDER_PREFIX}{os.getpid()}-"))
+    fd = os.open(folder / _CA_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return folder, fd
 
 
 @dataclass(repr=False)  # the generated repr would print URLs, auth headers and bodies
@@ -235,7 +319,11 @@ class PixelProxy:
         self.listen_host = listen_host
         self.listen_port = listen_port
         self._own_confdir = confdir is None
-        self.confdir = Path(confdir or tempfile.mkdtemp(prefix="pixelcheck-ca-"))
+        self._confdir_removal: weakref.finalize | None = None
+        if confdir is None:
+            self._new_own_confdir()
+        else:
+            self.confdir = Path(confdir)
         self.serve_libraries = serve_libraries
         #: (host, port) of the sink that receives rerouted server API calls
         self.sink_address: tuple[str, int] | None = None
@@ -256,11 +344,17 @@ class PixelProxy:
 
     def start(self, timeout: float = 60.0) -> PixelProxy:
         started = time.perf_counter()
+        if self._own_confdir and self._confdir_removal is None:  # started again after stop()
+            self._new_own_confdir()
+        self._ready.clear()
+        self._startup_error = None
         self._thread = threading.Thread(target=self._run, name="pixelcheck-proxy", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
+            self.stop()
             raise ProxyError(f"mitmproxy did not start listening within {timeout:.0f}s")
         if self._startup_error is not None:
+            self.stop()
             raise ProxyError(f"mitmproxy failed to start: {self._startup_error}")
         self.startup_seconds = time.perf_counter() - started
         return self
@@ -284,6 +378,19 @@ class PixelProxy:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._master = None
+        self._remove_own_confdir()
+
+    def _new_own_confdir(self) -> None:
+        self.confdir, lock_fd = _new_ca_folder()
+        # Removed at stop(), or at interpreter exit when stop() never ran (a Ctrl-C
+        # that interrupted the session's teardown).
+        self._confdir_removal = weakref.finalize(self, _remove_ca_folder, self.confdir, lock_fd)
+
+    def _remove_own_confdir(self) -> None:
+        """The session CA (its private key) goes with the session."""
+        if self._confdir_removal is not None:
+            self._confdir_removal()
+            self._confdir_removal = None
 
     def __enter__(self) -> PixelProxy:
         return self.start()
@@ -304,9 +411,11 @@ class PixelProxy:
             loop.close()
 
     async def _main(self) -> None:
+        import h2.frame_buffer
         from mitmproxy import options
         from mitmproxy.addons import block, core, dns_resolver, next_layer, proxyserver, tlsconfig
         from mitmproxy.master import Master
+        from mitmproxy.proxy.layers.http._http_h2 import BufferedH2Connection
 
         opts = options.Options(
             listen_host=self.listen_host,
@@ -322,6 +431,15 @@ class PixelProxy:
         master.addons.add(core.Core(), proxyserver.Proxyserver(), next_layer.NextLayer(),
                           tlsconfig.TlsConfig(), dns_resolver.DnsResolver(), block.Block())
         master.addons.add(_PixelAddon(self))
+        # hyper-h2 refuses a header block over 64 KiB by closing the whole connection:
+        # a pixel hit with a long URL (Chromium sends up to 2 MB) was lost with every
+        # request beside it, unanswered and unrecorded. Accepted here instead, so the
+        # hit is recorded (with its url-too-long finding).
+        BufferedH2Connection.DEFAULT_MAX_HEADER_LIST_SIZE = MAX_HEADER_LIST_BYTES
+        # Chromium sends a long header block in 16 KiB CONTINUATION frames; hyper-h2
+        # takes 64 of them (1 MiB). Only mitmproxy speaks HTTP/2 in this process.
+        h2.frame_buffer.CONTINUATION_BACKLOG = max(
+            h2.frame_buffer.CONTINUATION_BACKLOG, MAX_HEADER_LIST_BYTES // 16384)
         # Registered by an addon, so settable only once the addons are loaded.
         master.options.update(connection_strategy="lazy", ssl_insecure=False)
         self._master = master

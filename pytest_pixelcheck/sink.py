@@ -57,10 +57,8 @@ class ConversionSink:
         self._lock = threading.Lock()
 
     def start(self) -> ConversionSink:
-        from pytest_httpserver import HTTPServer
-
         started = time.perf_counter()
-        self.server = HTTPServer(host=self.host, port=self.port, threaded=True)
+        self.server = _sink_server_class()(host=self.host, port=self.port, threaded=True)
         self.server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
         self.server.start()
         self.port = self.server.port
@@ -112,17 +110,24 @@ class ConversionSink:
                else f"{request.host_url.rstrip('/')}{full_path}")
         headers = [(k, v) for k, v in request.headers.items()
                    if k.lower() != SINK_ORIGINAL_HOST_HEADER.lower()]
+        arrival = time.time()
+        unreadable = request.environ.get(_BODY_ERROR_KEY)
+        raw_body = b"" if unreadable else request.get_data(cache=True, parse_form_data=False)
         captured = CapturedRequest(
             method=request.method,
             url=url,
             headers=headers,
-            body=request.get_data(cache=True, parse_form_data=False),
-            arrival_time=time.time(),
+            body=raw_body,
+            arrival_time=arrival,
             channel="proxy" if original_host else "sink",
             original_host=original_host,
         )
-        status, body, hold = self._answer(
-            captured, original_host.lower() if original_host else None, path, platform)
+        if unreadable is not None:
+            status, body, hold = self._unreadable_body(captured, platform, original_host,
+                                                       path, unreadable)
+        else:
+            status, body, hold = self._answer(
+                captured, original_host.lower() if original_host else None, path, platform)
         # a 204 has no body on the wire; a platform may answer text (an HTML 5xx page)
         content_type = "application/json"
         if status == 204 or body is None:
@@ -141,6 +146,20 @@ class ConversionSink:
         headers = {"Retry-After": "1"} if status == 429 else {}
         return Response(captured.response_body, status=status, headers=headers,
                         content_type=content_type)
+
+    def _unreadable_body(self, captured: CapturedRequest, platform: platforms.Platform | None,
+                         original_host: str | None, path: str,
+                         reason: str) -> tuple[int, dict[str, Any], float]:
+        """A body the HTTP layer could not read is recorded (undecodable-request) and
+        answered 400, as a platform answers a malformed request."""
+        if platform is None:
+            platform = platforms.for_server_api(
+                original_host.lower() if original_host else None, path)
+        name = platform.name if platform is not None else "unknown"
+        message = f"the request body could not be read ({reason})"
+        captured.response_status = 400
+        self.store.add([self._undecodable(name, captured, message)])
+        return 400, {"error": {"message": f"pixelcheck sink: {message}", "code": 100}}, 0.0
 
     @staticmethod
     def _unprefixed(path: str) -> tuple[str, platforms.Platform | None]:
@@ -283,6 +302,32 @@ class ConversionSink:
     def _undecodable(platform: str, captured: CapturedRequest, reason: str) -> Event:
         return Event(platform, "server", None, None, None, None, captured.arrival_time,
                      raw=captured, error=reason)
+
+
+_BODY_ERROR_KEY = "pixelcheck.body_error"
+
+
+def _sink_server_class() -> type[Any]:
+    from pytest_httpserver import HTTPServer
+
+    class SinkHTTPServer(HTTPServer):  # type: ignore[misc]
+        """pytest-httpserver, with two changes to how it takes a request:
+
+        - a body the HTTP layer cannot read (broken chunked encoding, a client gone
+          mid-body) reaches the sink's handler, to be recorded and answered 400, where
+          pytest-httpserver's own read raised and werkzeug answered a bare 500;
+        - its ``log`` (every request and response, for its own assertions) is not
+          kept: the sink records each request itself, and that log only grew.
+        """
+
+        def application(self, request: Any) -> Any:
+            try:
+                request.get_data()
+            except Exception as exc:
+                request.environ[_BODY_ERROR_KEY] = f"{type(exc).__name__}: {exc}"
+            return self.dispatch(request)
+
+    return SinkHTTPServer
 
 
 def _fault_kinds(platform: str | None) -> tuple[str, ...]:

@@ -97,8 +97,9 @@ class _Context:
         self.listeners: list[Any] = []
 
     def on(self, event: str, listener: Any) -> None:
-        assert event == "request"
-        self.listeners.append(listener)
+        assert event in ("request", "requestfailed", "close")
+        if event == "request":
+            self.listeners.append(listener)
 
     def fire(self, url: str) -> None:
         for listener in self.listeners:

@@ -1,0 +1,207 @@
+"""A test run leaves nothing behind: no process (the shop, its node SDK sender, the
+browser) and no session CA folder (it holds a private key), whether it ends normally,
+by Ctrl-C at start-up, mid-test or teardown, or by SIGKILL.
+
+Real processes: a small test project runs in a pytest subprocess; every process it
+starts inherits a tag in its environment, which is how leftovers are counted.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pytest_pixelcheck.events import EventStore
+from pytest_pixelcheck.proxy import CA_FOLDER_PREFIX, PixelProxy, clean_stale_ca_folders
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+TAG_VARIABLE = "PIXELCHECK_LEFTOVER_TAG"
+
+CONFTEST = '''
+import os
+import time
+from pathlib import Path
+
+import pytest
+from example_site import SiteProcess
+
+MOMENT = os.environ["LEFTOVER_MOMENT"]
+
+
+def reached(stage):
+    """Tell the outer test this stage is reached, then wait there to be interrupted."""
+    if MOMENT == stage:
+        Path(os.environ["LEFTOVER_READY"]).write_text(stage)
+        time.sleep(120)
+
+
+@pytest.fixture(scope="session")
+def shop(pixelcheck_sink):
+    # the node SDK client: the shop starts a node process of its own
+    with SiteProcess(pixelcheck_sink.url, capi_client="facebook-nodejs-business-sdk") as site:
+        reached("start-up")
+        yield site
+        reached("teardown")
+'''
+
+TEST_FILE = '''
+from conftest import reached
+from example_site.journey import checkout
+
+
+def test_checkout(pixelcheck, pixelcheck_page, shop):
+    checkout(pixelcheck_page, shop.url)
+    pixelcheck.wait_for("Purchase", "server", timeout=20)
+    reached("mid-test")
+'''
+
+
+def _tagged_processes(tag: str) -> list[str]:
+    """``pid name`` of every live process carrying ``tag`` in its environment."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            status = (entry / "status").read_text()
+        except OSError:  # gone meanwhile, or not readable
+            continue
+        if f"{TAG_VARIABLE}={tag}".encode() in environ.split(b"\0") and \
+                "State:\tZ" not in status:
+            found.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
+    return found
+
+
+def _leftovers(tag: str, settle: float = 15.0) -> list[str]:
+    """The tagged processes still alive once ``settle`` seconds passed (or none is)."""
+    deadline = time.monotonic() + settle
+    while (alive := _tagged_processes(tag)) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return alive
+
+
+def _ca_folders(tempdir: Path) -> list[str]:
+    return sorted(p.name for p in tempdir.iterdir() if p.name.startswith(CA_FOLDER_PREFIX))
+
+
+@pytest.fixture
+def short_tempdir():
+    """The run's temp dir: short, since Chromium refuses a socket path over 107 bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="pxl-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start_run(tmp_path: Path, tempdir: Path,
+               moment: str) -> tuple[subprocess.Popen[bytes], str, Path, Path]:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "conftest.py").write_text(CONFTEST)
+    (project / "test_shop.py").write_text(TEST_FILE)
+    ready = tmp_path / "ready"
+    tag = uuid.uuid4().hex
+    env = {**os.environ, TAG_VARIABLE: tag, "LEFTOVER_MOMENT": moment,
+           "LEFTOVER_READY": str(ready), "TMPDIR": str(tempdir),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                       os.environ.get("PYTHONPATH")]))}
+    # its own session, like a run in a terminal: Ctrl-C goes to its whole group
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "-q", "test_shop.py"],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    deadline = time.monotonic() + 90
+    while not ready.exists():
+        if run.poll() is not None or time.monotonic() > deadline:
+            run.kill()
+            out = run.communicate()[0].decode("utf-8", "replace")
+            pytest.fail(f"the run never reached {moment!r}:\n{out[-3000:]}")
+        time.sleep(0.1)
+    time.sleep(0.3)  # inside the wait now
+    return run, tag, tempdir, project
+
+
+@pytest.mark.parametrize("moment", ["start-up", "mid-test", "teardown"])
+def test_ctrl_c_leaves_no_process_and_no_ca_folder(tmp_path, short_tempdir, moment):
+    run, tag, tempdir, _ = _start_run(tmp_path, short_tempdir, moment)
+    assert _tagged_processes(tag), "the run should have children while it runs"
+    os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out = run.communicate(timeout=60)[0].decode("utf-8", "replace")
+    assert "KeyboardInterrupt" in out, out[-3000:]
+    assert _leftovers(tag) == [], out[-3000:]
+    assert _ca_folders(tempdir) == [], out[-3000:]
+
+
+def test_sigkill_of_the_run_takes_its_children_and_the_next_start_cleans_up(
+        tmp_path, short_tempdir):
+    run, tag, tempdir, _ = _start_run(tmp_path, short_tempdir, "mid-test")
+    children = _tagged_processes(tag)
+    assert any(" node" in p for p in children), children  # the shop's SDK sender runs
+    os.kill(run.pid, signal.SIGKILL)  # only pytest: its children must follow by themselves
+    run.communicate(timeout=30)
+    assert _leftovers(tag) == []
+    # a killed run cannot remove its CA folder; the next start does
+    assert len(_ca_folders(tempdir)) == 1
+    assert clean_stale_ca_folders(tempdir) == 1
+    assert _ca_folders(tempdir) == []
+
+
+def test_ca_folder_is_removed_at_stop():
+    proxy = PixelProxy(EventStore()).start()
+    folder = proxy.confdir
+    assert folder.name.startswith(f"{CA_FOLDER_PREFIX}{os.getpid()}-")
+    assert proxy.ca_cert_path.is_file()
+    proxy.stop()
+    assert not folder.exists()
+
+
+def test_a_live_runs_ca_folder_is_not_cleaned_by_another(tmp_path):
+    """A concurrent run (an xdist worker) keeps its folder while it lives."""
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                       os.environ.get("PYTHONPATH")]))}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "from pytest_pixelcheck.proxy import PixelProxy;"
+         "from pytest_pixelcheck.events import EventStore;"
+         "p = PixelProxy(EventStore()); print(p.confdir, flush=True); input()"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        folder = Path(holder.stdout.readline().strip())
+        assert folder.is_dir()
+        assert clean_stale_ca_folders(tmp_path) == 0
+        assert folder.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert clean_stale_ca_folders(tmp_path) == 1
+    assert not folder.exists()
+
+
+def test_unlocked_folders_are_removed_only_when_their_run_is_gone(tmp_path):
+    """Killed between mkdtemp and the lock: the pid in the name tells; a folder of an
+    older version (no pid) is left until it is a day old."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{CA_FOLDER_PREFIX}{finished.stdout.strip()}-abc"
+    alive = tmp_path / f"{CA_FOLDER_PREFIX}{os.getpid()}-abc"
+    legacy = tmp_path / f"{CA_FOLDER_PREFIX}k3j_x9"
+    for folder in (dead, alive, legacy):
+        folder.mkdir()
+    assert clean_stale_ca_folders(tmp_path) == 1
+    assert not dead.exists() and alive.exists() and legacy.exists()
+    day_ago = time.time() - 25 * 3600
+    os.utime(legacy, (day_ago, day_ago))
+    assert clean_stale_ca_folders(tmp_path) == 1
+    assert not legacy.exists()
