@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+import sys
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -139,6 +140,14 @@ def basket_custom_data(lines: list[Line]) -> dict[str, Any]:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     shop: ShopServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that navigates on resets its kept-alive connection, often while the
+        # handler waits for the next request line: that is no error of the shop's.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s left: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

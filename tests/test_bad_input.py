@@ -121,7 +121,7 @@ def test_shop_takes_a_browser_hanging_up_mid_answer_as_no_error(pixelcheck_sink)
 
     with SiteProcess(pixelcheck_sink.url, access_token="EAAhangupTEST0123456789") as site:
         host, port = site.url.removeprefix("http://").split(":")
-        for _ in range(20):
+        for _ in range(50):
             with socket.create_connection((host, int(port))) as conn:
                 conn.sendall(b"GET /product/sku-1 HTTP/1.1\r\nHost: shop\r\n\r\n")
                 # linger 0: close() sends a reset, as a tab navigating away does

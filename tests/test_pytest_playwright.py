@@ -172,10 +172,11 @@ def test_opt_out_reports_the_unproxied_browser_first(pytester: pytest.Pytester) 
         "E   *requested: http://127.0.0.1:*/",
         "E   *requested: https://www.facebook.com/tr/?id=1&ev=Lead&eid=L1",
         "E   *fix: route the browser through the pixelcheck proxy*",
-        "E   *ERROR [[]browser-event-missing] server Lead id='L1' has no browser twin*",
+        # unproxied and offline, the hit failed in the browser: said as such, not "missing"
+        "E   *ERROR [[]browser-request-failed] server Lead id='L1' has no browser*",
     ])
     # what the headline finding says blames neither consent nor ad blockers
-    end = out.index("[browser-event-missing] server")
+    end = out.index("[browser-request-failed] server")
     head = out[out.rindex("[browser-not-proxied] the test's", 0, end):end]
     assert "fix: route the browser" in head
     assert "consent" not in head and "ad blocker" not in head
