@@ -303,6 +303,18 @@ def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> l
                             error="collection hit carried no event")]
 
 
+
+#: the proxy running in this process, if any (weak: a dropped proxy does not count)
+_RUNNING: list[weakref.ref[PixelProxy]] = []
+
+
+def _running_proxy() -> PixelProxy | None:
+    for ref in _RUNNING:
+        proxy = ref()
+        if proxy is not None and proxy._master is not None:
+            return proxy
+    return None
+
 class PixelProxy:
     """mitmproxy on a background thread, recording collection hits into ``store``."""
 
@@ -344,6 +356,14 @@ class PixelProxy:
 
     def start(self, timeout: float = 60.0) -> PixelProxy:
         started = time.perf_counter()
+        running = _running_proxy()
+        if running is not None and running is not self:
+            # mitmproxy's context is process-global: a second proxy would take it over,
+            # and the first one's browser would then distrust every certificate it makes
+            raise ProxyError(
+                f"a pixelcheck proxy already runs in this process (at {running.url}); use "
+                "that one (the pixelcheck_proxy fixture or Harness.proxy), or start the "
+                "other in a process of its own")
         if self._own_confdir and self._confdir_removal is None:  # started again after stop()
             self._new_own_confdir()
         self._ready.clear()
@@ -357,9 +377,11 @@ class PixelProxy:
             self.stop()
             raise ProxyError(f"mitmproxy failed to start: {self._startup_error}")
         self.startup_seconds = time.perf_counter() - started
+        _RUNNING.append(weakref.ref(self))
         return self
 
     def stop(self) -> None:
+        _RUNNING[:] = [ref for ref in _RUNNING if ref() not in (self, None)]
         master, loop = self._master, self._loop
         if master is not None and loop is not None and loop.is_running():
             # Clearing the servers first releases the listening socket (mitmproxy's

@@ -158,13 +158,25 @@ def test_sigkill_of_the_run_takes_its_children_and_the_next_start_cleans_up(
     assert _ca_folders(tempdir) == []
 
 
-def test_ca_folder_is_removed_at_stop():
-    proxy = PixelProxy(EventStore()).start()
-    folder = proxy.confdir
-    assert folder.name.startswith(f"{CA_FOLDER_PREFIX}{os.getpid()}-")
-    assert proxy.ca_cert_path.is_file()
-    proxy.stop()
-    assert not folder.exists()
+def test_ca_folder_is_removed_at_stop(tmp_path):
+    # in a process of its own: mitmproxy's context is process-global, and a second proxy
+    # started here would take it from the session's proxy (its browser then distrusts
+    # every certificate the session's proxy makes)
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
+                                                       os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run(
+        [sys.executable, "-c", "import os; from pytest_pixelcheck.proxy import PixelProxy;"
+         "from pytest_pixelcheck.events import EventStore;"
+         "p = PixelProxy(EventStore()).start(); print(p.confdir, os.getpid());"
+         "print(p.ca_cert_path.is_file()); p.stop(); print(p.confdir.exists())"],
+        env=env, capture_output=True, text=True, timeout=120, check=True)
+    folder_line, cert_there, exists_after = run.stdout.splitlines()[-3:]
+    folder, pid = folder_line.rsplit(" ", 1)
+    assert Path(folder).name.startswith(f"{CA_FOLDER_PREFIX}{pid}-")
+    assert cert_there == "True"
+    assert exists_after == "False"
+    assert _ca_folders(tmp_path) == []
 
 
 def test_a_live_runs_ca_folder_is_not_cleaned_by_another(tmp_path):
@@ -205,3 +217,14 @@ def test_unlocked_folders_are_removed_only_when_their_run_is_gone(tmp_path):
     os.utime(legacy, (day_ago, day_ago))
     assert clean_stale_ca_folders(tmp_path) == 1
     assert not legacy.exists()
+
+
+def test_a_second_proxy_in_the_process_is_refused_with_a_reason(pixelcheck_proxy):
+    """It once started, took mitmproxy's process-global context, and every later browser
+    test of that xdist worker failed with proxy-not-trusted."""
+    from pytest_pixelcheck.proxy import ProxyError
+
+    second = PixelProxy(EventStore())
+    with pytest.raises(ProxyError, match="already runs in this process") as refused:
+        second.start()
+    assert pixelcheck_proxy.url in str(refused.value)
