@@ -169,7 +169,7 @@ class Harness:
         by default this machine's paths.
         """
         proxy_url, sink_url = self.proxy.url, self.sink.url
-        no_proxy = LOCAL_NO_PROXY
+        no_proxy: tuple[str, ...] = LOCAL_NO_PROXY
         if host is not None:
             shown = url_host(host)
             proxy_url = f"http://{shown}:{self.proxy.port}"

@@ -474,7 +474,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         isinstance(call.excinfo.value, PixelcheckAssertionError)
         or item.stash.get(_EXPECTATION_FAILED_KEY, False))
     crash = getattr(report.longrepr, "reprcrash", None)
-    if own_message and crash is not None:
+    if own_message and crash is not None and call.excinfo is not None:
         # the verdict's first line is what a CI's test list (JUnit's failure message)
         # shows; the full verdict stays in the failure's text
         crash.message = str(call.excinfo.value).strip().splitlines()[0]
