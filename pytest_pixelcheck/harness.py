@@ -16,7 +16,7 @@ from .ca import LOCAL_NO_PROXY, ensure_ca
 from .capture import Pixelcheck
 from .diagnosis import DiagnosisSettings
 from .events import EventStore
-from .listen import check_listen_host, check_port_free, port_error, url_host
+from .listen import check_listen_host, check_port_free, is_loopback, port_error, url_host
 from .proxy import PixelProxy, ProxyError
 from .redact import MASK, install_log_redaction, remember_secret
 from .serve import Attachment
@@ -77,6 +77,7 @@ class Harness:
                                     self.config.ca_dir).parent)
         self.sink = ConversionSink(self.store, host=self.config.listen_host,
                                    port=self.config.sink_port)
+        self.sink.require_token = not is_loopback(self.config.listen_host)
         self._browser: BrowserSession | None = None
         self._started = False
         #: the site's responses that bypass the proxy, seen by the browser
