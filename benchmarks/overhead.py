@@ -11,6 +11,10 @@ calls) in the same Chromium executable, and both end with every event in hand:
   checkout, ``capture.wait_until(settled)``, ``capture.match()`` and
   ``capture.findings()``, close the context: what a test with
   ``assert_deduplicated`` does.
+* direct-site: as pixelcheck, in a second Chromium that reaches the site on loopback
+  directly and sends only other hosts through the proxy (``proxy_loopback=False``,
+  ``--pixelcheck-direct-site``); its pages reach the token scan from Playwright's
+  response events. The same run measures both.
 * bare: Chromium launched by plain Playwright without a proxy; the shop's Graph
   URL is a trivial local HTTP server answering ``{"events_received":1}``. The
   context routes ``connect.facebook.net`` to the same offline ``fbevents.js``
@@ -47,7 +51,7 @@ from playwright.sync_api import sync_playwright
 import example_site
 from example_site.journey import checkout
 from pytest_pixelcheck import Harness, platforms
-from pytest_pixelcheck.browser import chromium_args, find_chromium
+from pytest_pixelcheck.browser import BrowserSession, chromium_args, find_chromium
 from pytest_pixelcheck.matching import settled
 
 EXPECTED_HITS = 8  # PageView x4, ViewContent, AddToCart, InitiateCheckout, Purchase
@@ -138,8 +142,8 @@ class Mode:
     samples: list[Sample] = field(default_factory=list)
 
 
-def pixelcheck_journey(harness: Harness, site_url: str) -> Sample:
-    browser = harness.browser()
+def pixelcheck_journey(harness: Harness, site_url: str, browser: Any = None) -> Sample:
+    browser = browser or harness.browser()
     started = time.perf_counter()
     capture = harness.capture("bench")
     context = browser.new_context()
@@ -236,9 +240,16 @@ def main(argv: list[str] | None = None) -> int:
                                               headless=True, args=chromium_args(None))
             used = pixelcheck_browser.location.how if pixelcheck_browser.location else "?"
             print(f"  Chromium: {location.how} (pixelcheck: {used})")
+            # the site on loopback direct, only other hosts through the proxy
+            direct_site = BrowserSession(
+                harness.proxy.url, harness.proxy.ca_spki_sha256_base64, location=location,
+                playwright=pw, proxy_loopback=False,
+                site_responses=harness.site_responses).start()
             modes = [
                 Mode("pixelcheck", lambda: pixelcheck_journey(harness, pixelcheck_site.url)),
                 Mode("bare", lambda: bare_journey(bare_browser, stub, bare_site.url)),
+                Mode("direct-site", lambda: pixelcheck_journey(
+                    harness, pixelcheck_site.url, direct_site)),
             ]
             for mode in modes:  # warm-up, not counted
                 mode.run_once()
@@ -251,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr, flush=True)
             bare_browser.close()
             bare_browser = None
+            direct_site.stop()
             harness.stop()  # closes its browser while Playwright still runs
     finally:
         if bare_browser is not None:
@@ -267,21 +279,23 @@ def main(argv: list[str] | None = None) -> int:
                   "max": max(s.total for s in m.samples)}
            for name, m in by_name.items()}
     ratio = med["pixelcheck"]["total"] / med["bare"]["total"]
+    direct_ratio = med["direct-site"]["total"] / med["bare"]["total"]
     checkout_ratio = med["pixelcheck"]["checkout"] / med["bare"]["checkout"]
     events = {name: min(s.events for s in m.samples) for name, m in by_name.items()}
     rss_self = peak_rss_mib(resource.RUSAGE_SELF)
     rss_children = peak_rss_mib(resource.RUSAGE_CHILDREN)
 
     print()
-    print(f"  {'mode':<11} {'median':>8} {'min':>8} {'max':>8} {'checkout':>9}  events in hand")
+    print(f"  {'mode':<12} {'median':>8} {'min':>8} {'max':>8} {'checkout':>9}  events in hand")
     print("  " + "-" * 66)
-    for name in ("pixelcheck", "bare"):
+    for name in ("pixelcheck", "direct-site", "bare"):
         row = med[name]
-        print(f"  {name:<11} {row['total']:>7.3f}s {row['min']:>7.3f}s {row['max']:>7.3f}s"
+        print(f"  {name:<12} {row['total']:>7.3f}s {row['min']:>7.3f}s {row['max']:>7.3f}s"
               f" {row['checkout']:>8.3f}s  {events[name]} (fewest in a journey)")
     print(f"\n  overhead ratio = median(pixelcheck)/median(bare) = {ratio:.2f}"
           f"  ({med['pixelcheck']['total'] - med['bare']['total']:+.3f}s per journey)")
     print(f"  checkout part alone: {checkout_ratio:.2f}")
+    print(f"  direct-site (--pixelcheck-direct-site) / bare: {direct_ratio:.2f}")
     print(f"  peak RSS: this process {rss_self:.0f} MiB (proxy, sink, Playwright client);"
           f" largest finished child process {rss_children:.0f} MiB")
 
@@ -296,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                                  for name, m in by_name.items()},
             "median_seconds": {name: row["total"] for name, row in med.items()},
             "overhead_ratio": ratio,
+            "direct_site_ratio": direct_ratio,
             "checkout_ratio": checkout_ratio,
             "events_in_hand_min": events,
             "peak_rss_mib": {"self": rss_self, "largest_child": rss_children},

@@ -101,11 +101,18 @@ class BrowserSession:
         slow_mo: float = 0,
         extra_args: tuple[str, ...] = (),
         connect: str | None = None,
+        proxy_loopback: bool = True,
+        site_responses: Any = None,
     ) -> None:
         self.proxy_url = proxy_url
         #: ws:// endpoint of a Playwright browser server (a grid) to use instead of
         #: launching Chromium here
         self.connect = connect
+        #: send the site on loopback through the proxy too; False: only non-loopback
+        #: hosts go through it, and ``site_responses`` sees the site's responses
+        self.proxy_loopback = proxy_loopback
+        #: a SiteResponses each context reports the site's (unproxied) responses to
+        self.site_responses = site_responses
         self.ca_spki = ca_spki
         self.location = location
         self.headless = headless
@@ -136,14 +143,24 @@ class BrowserSession:
             return self
         if self.location is None:
             self.location = find_chromium(playwright=self._playwright)
+        if self.proxy_loopback:
+            # Playwright adds <-loopback> to the bypass list itself, so the site
+            # under test on 127.0.0.1 goes through the proxy as well.
+            routing: dict[str, Any] = {"proxy": {"server": self.proxy_url}}
+            extra = self.extra_args
+        else:
+            # Chromium's own flag keeps its implicit bypass of loopback: the site goes
+            # direct, every other host (tracking, and anything else: nothing leaves the
+            # machine) through the proxy. The token scan reads the site's responses from
+            # Playwright's events instead (site_traffic.py).
+            routing = {}
+            extra = (f"--proxy-server={self.proxy_url}", *self.extra_args)
         self.browser = self._playwright.chromium.launch(
             executable_path=self.location.executable_path,
             headless=self.headless,
             slow_mo=self.slow_mo,
-            # Playwright adds <-loopback> to the bypass list itself, so the site
-            # under test on 127.0.0.1 goes through the proxy as well.
-            proxy={"server": self.proxy_url},
-            args=chromium_args(self.ca_spki, self.extra_args),
+            args=chromium_args(self.ca_spki, extra),
+            **routing,
         )
         self.startup_seconds = time.perf_counter() - started
         return self
@@ -159,6 +176,8 @@ class BrowserSession:
             kwargs.setdefault("proxy", {"server": self.proxy_url})
         context = self.browser.new_context(**kwargs)
         self.failed_requests.watch_context(context)
+        if self.site_responses is not None and not self.proxy_loopback and not self.connect:
+            self.site_responses.watch(context)
         return context
 
     def stop(self) -> None:

@@ -22,6 +22,7 @@ from .redact import known_secrets, scrub
 from .report import test_report
 from .safety import exposed_tokens, test_event_codes, unexpected_pixels, untrusted_proxy
 from .sink import ConversionSink
+from .site_traffic import SiteResponses
 
 register_codes({
     "late-from-earlier-test": ("info", "a late server call of an earlier test was set aside"),
@@ -45,6 +46,7 @@ class Pixelcheck:
         proxy: PixelProxy | None = None,
         sink: ConversionSink | None = None,
         allowed_pixels: Iterable[str] = (),
+        site_responses: SiteResponses | None = None,
     ) -> None:
         self.store = store
         self.mark = store.mark() if mark is None else mark
@@ -59,6 +61,8 @@ class Pixelcheck:
         self.traffic_mark = proxy.traffic.mark() if proxy is not None else 0
         self.sink_mark = sink.requests.mark() if sink is not None else 0
         self.tls_mark = proxy.tls_failures.mark() if proxy is not None else 0
+        self.site_responses = site_responses
+        self.site_mark = site_responses.mark() if site_responses is not None else 0
         self._earlier_keys: dict[tuple[object, ...], str | None] | None = None
         #: the customer this test's checkout used, once declared with ``customer()``
         self.known_customer: Customer | None = None
@@ -173,7 +177,8 @@ class Pixelcheck:
             raise WaitTimeout(
                 f"waited {timeout:g}s for {count} {side}{event_name!r} event(s), "
                 f"got {len(wanted(got))}. Captured in this test: {seen}."
-                + not_proxied_hint(self.page_requests(), self.traffic(), self._tls_failures())
+                + not_proxied_hint(self.page_requests(), self._proxy_traffic(),
+                                   self._tls_failures())
             )
         return wanted(self.events)[count - 1]
 
@@ -196,7 +201,13 @@ class Pixelcheck:
         return self.known_customer
 
     def traffic(self) -> list[TrafficEntry]:
-        """What went through the proxy during this test (pages, scripts, hits)."""
+        """What the test's browser loaded during this test: what went through the proxy
+        (hits, scripts, other hosts) and the site's own pages, which go direct."""
+        site = (self.site_responses.entries(self.site_mark)
+                if self.site_responses is not None else [])
+        return sorted(self._proxy_traffic() + site, key=lambda entry: entry.started)
+
+    def _proxy_traffic(self) -> list[TrafficEntry]:
         return self.proxy.traffic.since(self.traffic_mark) if self.proxy is not None else []
 
     def watch_page_requests(self, log: AppendLog[str]) -> None:
@@ -244,7 +255,7 @@ class Pixelcheck:
         result = match_events(events, platform)
         traffic, tls_failures = self.traffic(), self._tls_failures()
         # First: a browser outside the proxy explains every missing browser event below.
-        found = browser_not_proxied(self.page_requests(), traffic, tls_failures)
+        found = browser_not_proxied(self.page_requests(), self._proxy_traffic(), tls_failures)
         # A hit the browser failed is no hit "never fired".
         found += explain_failed_hits(
             diagnose(result, self.settings, earlier_events=self.earlier_events()),

@@ -16,11 +16,12 @@ from .ca import LOCAL_NO_PROXY, ensure_ca
 from .capture import Pixelcheck
 from .diagnosis import DiagnosisSettings
 from .events import EventStore
-from .listen import check_listen_host, check_port_free, port_error, url_host
+from .listen import check_listen_host, check_port_free, is_loopback, port_error, url_host
 from .proxy import PixelProxy, ProxyError
 from .redact import MASK, install_log_redaction, remember_secret
 from .serve import Attachment
 from .sink import ConversionSink
+from .site_traffic import SiteResponses
 
 
 @dataclass(repr=False)  # the generated repr would print access_token
@@ -50,6 +51,11 @@ class HarnessConfig:
     connect: str | None = None
     #: the proxy's URL as that remote browser reaches it (default: the local URL)
     connect_proxy: str | None = None
+    #: send the site on loopback through the proxy too (the default); False: it goes
+    #: direct, only other hosts through the proxy, and Playwright's response events feed
+    #: the exposed-token scan (faster; see benchmarks/README.md for what stops it being
+    #: the default)
+    proxy_loopback: bool = True
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -71,8 +77,11 @@ class Harness:
                                     self.config.ca_dir).parent)
         self.sink = ConversionSink(self.store, host=self.config.listen_host,
                                    port=self.config.sink_port)
+        self.sink.require_token = not is_loopback(self.config.listen_host)
         self._browser: BrowserSession | None = None
         self._started = False
+        #: the site's responses that bypass the proxy, seen by the browser
+        self.site_responses = SiteResponses()
         #: the ``pixelcheck serve`` whose captured calls join each test's (``attach``)
         self.attachment: Attachment | None = None
 
@@ -123,6 +132,8 @@ class Harness:
                 playwright=playwright,
                 slow_mo=self.config.slow_mo,
                 connect=self.config.connect,
+                proxy_loopback=self.config.proxy_loopback,
+                site_responses=self.site_responses,
             )
             self._browser = session.start()
         return self._browser
@@ -140,7 +151,8 @@ class Harness:
         return Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                           default_timeout=self.config.default_timeout,
                           fail_on=self.config.fail_on, proxy=self.proxy, sink=self.sink,
-                          allowed_pixels=self.config.allowed_pixels)
+                          allowed_pixels=self.config.allowed_pixels,
+                          site_responses=self.site_responses)
 
     @property
     def ca_bundle_path(self) -> Path:
@@ -158,7 +170,7 @@ class Harness:
         by default this machine's paths.
         """
         proxy_url, sink_url = self.proxy.url, self.sink.url
-        no_proxy = LOCAL_NO_PROXY
+        no_proxy: tuple[str, ...] = LOCAL_NO_PROXY
         if host is not None:
             shown = url_host(host)
             proxy_url = f"http://{shown}:{self.proxy.port}"

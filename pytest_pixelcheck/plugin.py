@@ -96,6 +96,9 @@ _SETTINGS: list[tuple[str, str, str, Any]] = [
      "(a CI matrix job; merge the parts' reports with pixelcheck merge)", "string", None),
     ("pixelcheck_ca_dir", "folder of a CA that outlives the run (pixelcheck ca --export); "
      "default: a fresh CA per run", "string", None),
+    ("pixelcheck_direct_site", "pixelcheck's browser reaches the site on loopback directly, "
+     "only other hosts through the proxy (faster; the token scan reads the site's pages "
+     "from Playwright's response events)", "bool", False),
     ("pixelcheck_playwright", "route pytest-playwright's browser through the pixelcheck "
      "proxy when a selected test uses pixelcheck (auto) or never (off)", "string", "auto"),
 ]
@@ -205,6 +208,7 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         ca_dir=_setting(config, "pixelcheck_ca_dir") or None,
         connect=_setting(config, "pixelcheck_connect") or None,
         connect_proxy=_setting(config, "pixelcheck_connect_proxy") or None,
+        proxy_loopback=not _setting(config, "pixelcheck_direct_site"),
     )
 
 
@@ -502,7 +506,7 @@ def _report_capture(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
         isinstance(call.excinfo.value, PixelcheckAssertionError)
         or item.stash.get(_EXPECTATION_FAILED_KEY, False))
     crash = getattr(report.longrepr, "reprcrash", None)
-    if own_message and crash is not None:
+    if own_message and crash is not None and call.excinfo is not None:
         # the verdict's first line is what a CI's test list (JUnit's failure message)
         # shows; the full verdict stays in the failure's text
         crash.message = str(call.excinfo.value).strip().splitlines()[0]

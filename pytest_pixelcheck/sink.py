@@ -54,6 +54,9 @@ class ConversionSink:
         self._faults: list[_Fault] = []
         self._delays: list[tuple[str | None, float]] = []
         self._test_tokens: dict[str | None, str | None] = {}
+        #: listening beyond loopback: a test cannot switch the token check off
+        #: (``expect_token(None)``), so the open port never answers a call without it
+        self.require_token = False
         self._lock = threading.Lock()
 
     def start(self) -> ConversionSink:
@@ -272,7 +275,8 @@ class ConversionSink:
     def expected_token_for(self, platform: str) -> str | None:
         with self._lock:
             for scope in (platform, None):
-                if scope in self._test_tokens:
+                if scope in self._test_tokens and (
+                        self._test_tokens[scope] is not None or not self.require_token):
                     return self._test_tokens[scope]
             return self.default_tokens.get(platform, self.default_tokens.get(None))
 
