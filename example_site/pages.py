@@ -119,7 +119,13 @@ CHECKOUT_FIELDS = (
 )
 
 
-def checkout_page(lines: list[Line], error: str | None = None) -> str:
+# a second click while the first submit is on its way would place a second order
+DISABLE_ON_SUBMIT = """<script>document.getElementById("checkout-form").addEventListener(
+"submit", function () { document.getElementById("place-order").disabled = true; });</script>"""
+
+
+def checkout_page(lines: list[Line], error: str | None = None, *,
+                  disable_on_submit: bool = True) -> str:
     if not lines:
         return cart_page(lines)
     inputs = "\n".join(
@@ -133,7 +139,7 @@ def checkout_page(lines: list[Line], error: str | None = None) -> str:
 <form id="checkout-form" method="post" action="/checkout">
 {inputs}
 <button id="place-order" type="submit">Place order</button>
-</form>"""
+</form>{DISABLE_ON_SUBMIT if disable_on_submit else ""}"""
 
 
 def thanks_page(order_id: str, total: Decimal, currency: str, email: str) -> str:

@@ -6,7 +6,7 @@ import itertools
 import logging
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -77,6 +77,8 @@ class Order:
     customer: Customer
     lines: list[Line]
     purchase: TrackedEvent
+    #: how often the thank-you page was shown: only the first view fires Purchase
+    views: int = 0
 
     @property
     def total(self) -> Decimal:
@@ -164,6 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.faults = ActiveFaults.parse(self.cookies.get(FAULT_COOKIE),
                                          self.headers.get(FAULT_HEADER))
         self._set_cookies: list[str] = []
+        self._cache_control = "no-store"
         path = unquote(urlsplit(self.path).path)
         parts = [p for p in path.split("/") if p]
         try:
@@ -233,7 +236,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        # no-cache, not no-store, for the thank-you page: Chromium keeps no-store pages
+        # out of the back-forward cache, and a real shop's confirmation is usually in it
+        self.send_header("Cache-Control", self._cache_control)
         for cookie in self._set_cookies:
             self.send_header("Set-Cookie", cookie)
         for key, value in (extra or {}).items():
@@ -356,7 +361,8 @@ class _Handler(BaseHTTPRequestHandler):
         if lines:
             events.append(TrackedEvent("InitiateCheckout", new_event_id("InitiateCheckout"),
                                        basket_custom_data(lines), self._page_url(self.path)))
-        self._render("Checkout", pages.checkout_page(lines), events)
+        self._render("Checkout", pages.checkout_page(
+            lines, disable_on_submit="place_order_not_disabled" not in self.faults), events)
 
     def _place_order(self) -> None:
         form = self._form()
@@ -389,9 +395,10 @@ class _Handler(BaseHTTPRequestHandler):
         purchase = TrackedEvent(PURCHASE, purchase_event_id(order_id), custom_data,
                                 self._page_url(location))
         with self.shop.state.lock:
+            # the cart empties when the confirmation is shown, as in many shops: a
+            # second submit before that places a second order (the Place-order button
+            # is disabled on submit against it)
             self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
-            session.cart.clear()
-            session.pending_adds.clear()
         sends = self._server_sends([purchase], customer)
         self._redirect(location)
         self.shop.submit(sends)
@@ -403,8 +410,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = pages.thanks_page(order.order_id, order.total,
                                  order.lines[0].product.currency, order.customer.email)
-        # the server Purchase already went out when the order was placed
-        self._render("Thank you", body, [self._page_view()], browser_only=[order.purchase],
+        session = self._session()
+        with self.shop.state.lock:
+            order.views += 1
+            first_view = order.views == 1
+            if first_view:
+                session.cart.clear()
+                session.pending_adds.clear()
+        # the server Purchase already went out when the order was placed; the browser's
+        # fires on the first view only, so a reload or a second tab counts nothing again
+        purchase = [order.purchase] if first_view else []
+        if not first_view and "thanks_refire_new_id" in self.faults:
+            purchase = [replace(order.purchase, event_id=new_event_id(PURCHASE))]
+        self._cache_control = "private, no-cache"
+        self._render("Thank you", body, [self._page_view()], browser_only=purchase,
                      customer=order.customer)
 
 

@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from .faults import ActiveFaults
 
@@ -219,7 +220,35 @@ def browser_script(
         if delay:
             call = f"setTimeout(function () {{ {call} }}, {int(delay * 1000)});"
         lines.extend([call] * copies)
+        if event.name == PURCHASE:
+            lines.extend(_journey_faults(pixel_id, custom_data, faults))
     return "<script>" + "\n".join(lines) + "</script>"
+
+
+# a fresh id made in the browser, as a tag that generates its own event ids does
+_FRESH_ID = "'purchase.' + Math.random().toString(16).slice(2, 14)"
+
+
+def _journey_faults(pixel_id: str, custom_data: dict[str, Any],
+                    faults: ActiveFaults) -> list[str]:
+    """Thank-you page code that re-fires Purchase on one journey (back-forward cache,
+    a slow or dropped connection), each time under a fresh id."""
+    refire = f"fbq('track', 'Purchase', {js(custom_data)}, {{eventID: {_FRESH_ID}}});"
+    lines = []
+    if "pageshow_refire" in faults:
+        lines.append("window.addEventListener('pageshow', function (e) { "
+                     f"if (e.persisted) {{ {refire} }} }});")
+    if "offline_resend_new_id" in faults:
+        lines.append(f"window.addEventListener('online', function () {{ {refire} }});")
+    if "slow_fallback_beacon" in faults:
+        query = urlencode({"id": pixel_id, "ev": PURCHASE,
+                           **{f"cd[{k}]": custom_data[k] for k in ("value", "currency",
+                                                                    "order_id")
+                              if k in custom_data}})
+        lines.append("if (performance.now() > 1000) { new Image().src = "
+                     f"{js('https://www.facebook.com/tr/?' + query + '&eid=')} + "
+                     f"{_FRESH_ID}; }}")
+    return lines
 
 
 # --- server side ---------------------------------------------------------------------

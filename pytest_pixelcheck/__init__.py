@@ -4,6 +4,7 @@ events deduplicate, in a real browser, through a real proxy and sink."""
 from .assertions import (
     PixelcheckAssertionError,
     assert_deduplicated,
+    assert_exactly_once,
     assert_no_duplicate_triggers,
     assert_pii_hashed,
     expect_findings,
@@ -42,6 +43,7 @@ __all__ = [
     "PixelcheckAssertionError",
     "WaitTimeout",
     "assert_deduplicated",
+    "assert_exactly_once",
     "assert_no_duplicate_triggers",
     "assert_pii_hashed",
     "expect_findings",

@@ -11,7 +11,9 @@ from typing import Any
 
 from . import platforms
 from .capture import Pixelcheck
+from .diagnosis import in_platform_words
 from .events import Event, Source
+from .exactly_once import exactly_once
 from .findings import CATALOGUE, SEVERITY_RANK, Finding, Severity
 from .matching import MatchResult, settled
 from .pii import (
@@ -381,3 +383,64 @@ def check_expectation(pixelcheck: Pixelcheck, codes: Iterable[str], *,
     if verdict is not None:
         raise PixelcheckAssertionError(verdict[1], verdict[0])
     return [f for f in findings if f.code in expected]
+
+
+# --- exactly once -----------------------------------------------------------------------
+
+
+def assert_exactly_once(
+    pixelcheck: Pixelcheck,
+    event_name: str,
+    *,
+    key: str | None = None,
+    platform: str | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Fail unless each platform counted ``event_name`` exactly once across everything
+    the test did (reloads, back buttons, double clicks, second tabs).
+
+    Copies that share the platform's dedup key are one conversion, however many there
+    are; copies under different ids are conversions the platform counts each.
+    ``key``: the order (``order_id``) the conversion belongs to; its copies are those
+    whose event id contains it or whose custom data names it. Without ``key`` every
+    ``event_name`` of the test must be one conversion per platform: use that after
+    ``journeys.double_submit``, where a second order brings its own id. Returns the
+    conversions per platform. The failure names the platform and the journey
+    (``pytest_pixelcheck.journeys``) that added each extra conversion.
+    """
+    __tracebackhide__ = True
+    if platform is not None:
+        platforms.get(platform)
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+    counted, findings = exactly_once(pixelcheck, event_name, key=key, platform=platform,
+                                     timeout=timeout)
+    in_platform_words(findings)
+    whose = f" for {key!r}" if key is not None else ""
+    problems = []
+    if not counted:
+        problems.append(f"no {event_name!r} event{whose} was captured from either side "
+                        f"within {timeout:g}s: there was nothing to count")
+    for name, conversions in counted.items():
+        if not conversions:
+            problems.append(f"{name} counted {event_name}{whose} 0 times: every copy was "
+                            "refused by the platform (see the findings below)")
+    if not problems and not findings:
+        return counted
+    scope = f"{event_name!r}" + (f", key={key!r}" if key is not None else "")
+    counts = ", ".join(f"{name} {len(c)}x" for name, c in counted.items()) or "nothing"
+    lines = [f"assert_exactly_once({scope}) failed: counted {counts}"
+             + (" [counted-more-than-once]" if findings else "")]
+    lines += [f"  {p}" for p in problems]
+    if findings:
+        lines.append(findings_text(findings, width=MESSAGE_WIDTH))
+    others = [f for f in pixelcheck.findings(platform)
+              if f.involves([event_name]) and f.severity != "info"]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others, width=MESSAGE_WIDTH))
+    if pixelcheck.journey_steps:
+        lines.append("journeys: " + " -> ".join(n for n, _ in pixelcheck.journey_steps))
+    lines.append("events captured in this test:")
+    lines.append(events_table(pixelcheck.match(platform), width=MESSAGE_WIDTH))
+    pixelcheck.failed_assertions += 1
+    raise PixelcheckAssertionError("\n".join(lines), findings)

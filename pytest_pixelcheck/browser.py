@@ -128,6 +128,9 @@ class BrowserSession:
             # under test on 127.0.0.1 goes through the proxy as well.
             proxy={"server": self.proxy_url},
             args=chromium_args(self.ca_spki, self.extra_args),
+            # Playwright turns the back-forward cache off; real browsers have it, and a
+            # page restored from it (journeys.back_forward) is where pixels re-fire
+            ignore_default_args=["--disable-back-forward-cache"],
         )
         self.startup_seconds = time.perf_counter() - started
         return self

@@ -6,7 +6,8 @@ the position where the test started.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .artifacts import status_classes
@@ -70,6 +71,8 @@ class Pixelcheck:
         #: how many pixelcheck assertions failed in this test; a passed test with some
         #: caught them (pytest.raises) and still counts in the session's rates
         self.failed_assertions = 0
+        #: (journey name, store position where it began), in order: see journey()
+        self.journey_steps: list[tuple[str, int]] = []
 
     def __repr__(self) -> str:
         events = self.events
@@ -136,6 +139,24 @@ class Pixelcheck:
     def earlier_events(self) -> list[Event]:
         """Events of the session before this test (to catch ids reused across tests)."""
         return self.store.since(0)[: self.mark]
+
+    # --- journeys ---------------------------------------------------------------------
+
+    @contextmanager
+    def journey(self, name: str) -> Iterator[None]:
+        """Mark what arrives from here on as caused by journey ``name`` (a reload, a
+        back button, ...), so a verdict can say which journey added a copy. The
+        helpers of ``pytest_pixelcheck.journeys`` use it; so can a test's own steps."""
+        self.journey_steps.append((name, self.store.mark()))
+        yield
+
+    def journey_of(self, event: Event) -> str:
+        """The journey step during which ``event`` arrived."""
+        named = "the test's own steps"
+        for name, position in self.journey_steps:
+            if event.seq >= position:
+                named = f"journey {name!r}"
+        return named
 
     # --- waiting ----------------------------------------------------------------------
 

@@ -62,6 +62,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
         return "timestamp_micros is Unix time in microseconds: seconds x 1,000,000"
     if code == "event-time-in-future":
         return "timestamp_micros must record the past: drop it or use the order's time"
+    if code == "counted-more-than-once":
+        return (f"send every {name} of one order with the same transaction_id (gtag's and the "
+                "Measurement Protocol's), or fire it once per order: GA4 counts each new "
+                "transaction_id as another purchase")
     if code == "duplicate-browser-trigger":
         return (f"fire {name} once per order: GA4 merges repeated purchases only when they "
                 "carry the same transaction_id from the same user, and counts every other "

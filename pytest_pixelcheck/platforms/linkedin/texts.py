@@ -130,6 +130,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
                 "1000) in Python, Date.now() in JavaScript")
     if code == "event-time-in-future":
         return "set conversionHappenedAt to when the conversion happened, epoch ms in UTC"
+    if code == "counted-more-than-once":
+        return (f"call {TAG_CALL} once per order, or with the same event_id on every view "
+                "(the Conversions API's eventId): LinkedIn counts each new id as another "
+                "conversion")
     if code == "duplicate-browser-trigger":
         return (f"call {TAG_CALL} once per conversion (a rule bound twice in the tag manager "
                 "or a thank-you page that fires again on reload counts it twice)")

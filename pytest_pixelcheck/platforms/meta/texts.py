@@ -21,6 +21,10 @@ FIXES: dict[str, str] = {
                                   "Date.now()",
     "event-time-too-old": "set event_time to when the conversion happened, in Unix seconds; "
                           "Meta rejects the whole request when one event is over 7 days old",
+    "counted-more-than-once": "fire fbq('track', NAME, {...}, {eventID: ID}) once per order, "
+                              "or with the same eventID on every view (the order's, as the "
+                              "Conversions API's event_id): Meta merges copies of one eventID "
+                              "and counts each new eventID as another conversion",
     "test-event-code": "take test_event_code out of the production configuration; set it "
                        "only in the Events Manager test setup",
 }

@@ -106,6 +106,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
         return "data[].event_time is Unix seconds: int(time.time()), not milliseconds"
     if code == "event-time-in-future":
         return "data[].event_time must be in the past: use the server's UTC clock"
+    if code == "counted-more-than-once":
+        return (f"fire pintrk('track', '{tag}', {{event_id: ID, ...}}) once per order, or with "
+                "the same event_id on every view (the Conversions API's data[].event_id): "
+                "Pinterest counts each new event_id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire pintrk('track', '{tag}', ...) once per conversion: look for the event "
                 "code on the page twice, a tag manager trigger bound twice, or a thank-you page "

@@ -123,6 +123,10 @@ def fix_text(code: str, event: Any = None) -> str | None:
     if code == "event-time-in-milliseconds":
         return ("event_at is Unix time in milliseconds (v3): seconds x 1000, e.g. "
                 "int(time.time() * 1000); not microseconds")
+    if code == "counted-more-than-once":
+        return (f"fire rdt('track', '{name}', {{conversionId: ID}}) once per order, or with "
+                "the same conversionId on every view (the Conversions API's "
+                "metadata.conversion_id): Reddit counts each new id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire rdt('track', '{name}', ...) once per conversion (guard the thank-you "
                 "page against reloads); Reddit drops repeats only when they carry the same "

@@ -89,6 +89,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
     if code == "event-time-in-milliseconds":
         return ("send data[].event_time in Unix seconds: int(time.time()) in Python, "
                 "Math.floor(Date.now() / 1000) in JavaScript")
+    if code == "counted-more-than-once":
+        return (f"fire snaptr('track', '{name}', {{client_dedup_id: ID, transaction_id: ...}}) "
+                "once per order, or with the same client_dedup_id on every view (the Conversions "
+                "API's event_id): Snap counts each new id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire {name} once per conversion: look for a second snaptr('track', "
                 f"'{name}', ...) (a tag manager trigger bound twice, or a thank-you page "

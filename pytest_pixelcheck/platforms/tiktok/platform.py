@@ -588,6 +588,10 @@ class TikTok(Platform):
             return ("send data[].event_id in the Events API call (event_id at the top level "
                     "in 1.0), the same value as the pixel's {event_id: ID}. Without it TikTok "
                     "falls back to the _ttp cookie (user.ttp), which merges far less reliably")
+        if code == "counted-more-than-once":
+            return (f"fire ttq.track('{name}', {{...}}, {{event_id: ID}}) once per order, or "
+                    "with the same event_id on every view (the Events API's data[].event_id): "
+                    "TikTok counts each new event_id as another conversion")
         if code == "near-miss-event-id":
             return ("use one id on both sides, byte for byte: the {event_id: ID} of "
                     f"ttq.track('{name}', {{...}}, {{event_id: ID}}) and data[].event_id of "
