@@ -7,6 +7,7 @@ from .assertions import (
     assert_exactly_once,
     assert_no_duplicate_triggers,
     assert_pii_hashed,
+    assert_server_covers_blocked,
     expect_findings,
 )
 from .capture import Pixelcheck, WaitTimeout
@@ -46,6 +47,7 @@ __all__ = [
     "assert_exactly_once",
     "assert_no_duplicate_triggers",
     "assert_pii_hashed",
+    "assert_server_covers_blocked",
     "expect_findings",
     "check_pii",
     "coverage_table",

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from . import platforms
 from .artifacts import status_classes
 from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
@@ -21,11 +23,18 @@ from .proxy import PixelProxy, TrafficEntry
 from .redact import known_secrets, scrub
 from .report import test_report
 from .safety import exposed_tokens, test_event_codes, unexpected_pixels, untrusted_proxy
-from .sink import ConversionSink
+from .sink import ConversionSink, Switch
+
+if TYPE_CHECKING:
+    from .adblocking import AdBlocker
 
 register_codes({
     "late-from-earlier-test": ("info", "a late server call of an earlier test was set aside"),
+    "side-not-isolated": ("error", "a side the test switched off still reached the platform"),
 })
+
+#: the twin-missing code each expected side makes moot (server_only: no browser twins)
+_MOOT_WHEN_ONE_SIDE = {"server": "browser-event-missing", "browser": "server-event-missing"}
 
 
 class WaitTimeout(AssertionError):
@@ -73,6 +82,9 @@ class Pixelcheck:
         self.failed_assertions = 0
         #: (journey name, store position where it began), in order: see journey()
         self.journey_steps: list[tuple[str, int]] = []
+        #: the one side this test's verdicts expect ("server" after server_only(),
+        #: "browser" after browser_only()); None: both
+        self.expected_side: Source | None = None
 
     def __repr__(self) -> str:
         events = self.events
@@ -139,6 +151,77 @@ class Pixelcheck:
     def earlier_events(self) -> list[Event]:
         """Events of the session before this test (to catch ids reused across tests)."""
         return self.store.since(0)[: self.mark]
+
+    # --- isolating one side -------------------------------------------------------------
+
+    def block_browser(self, platform: str | None = None) -> Switch:
+        """Drop ``platform``'s collection hits (None: every platform's) at the proxy, as
+        an ad blocker does: the pixel sees a network error. The hits are still captured
+        and shown as blocked; the platform counts none. Lasts until the returned
+        context manager exits, or the test ends."""
+        if self.proxy is None:
+            raise RuntimeError("block_browser needs the proxy (the pixelcheck fixture has it)")
+        if platform is not None:
+            platforms.get(platform)  # a typo is a usage error, said here
+        proxy = self.proxy
+        proxy.blocked_platforms.add(platform)
+        return Switch(lambda: proxy.blocked_platforms.discard(platform))
+
+    def ad_blocker(self, context: Any, *filter_lists: str | Path) -> AdBlocker:
+        """Block in ``context`` (a Playwright browser context or page) what the filter
+        lists (Adblock Plus / EasyPrivacy syntax) block, as a visitor's blocker does:
+        tag libraries and collection hits fail with ``blockedbyclient``. Blocked hits are
+        kept and shown as blocked. Lasts until the returned blocker's ``with`` block
+        ends or ``remove()``; a fresh context per test starts without it."""
+        from .adblocking import AdBlocker
+
+        traffic = self.proxy.traffic if self.proxy is not None else None
+        return AdBlocker(filter_lists, self.store, traffic).install(context)
+
+    def server_only(self) -> Switch:
+        """Verdicts expect the server side alone from here to the test's end (step 2 of
+        debugging double counting: the browser blocked): no browser twin is missing, and
+        a browser copy that still reached the platform is a ``side-not-isolated``
+        finding. The test's report judges it the same way; as a ``with`` block it ends
+        with the block."""
+        return self._one_side("server")
+
+    def browser_only(self) -> Switch:
+        """Verdicts expect the browser side alone from here to the test's end (step 1:
+        the server side off, e.g. ``pixelcheck_sink.refuse()``): no server twin is
+        missing, and a server call the platform still counted is a
+        ``side-not-isolated`` finding."""
+        return self._one_side("browser")
+
+    def _one_side(self, side: Source) -> Switch:
+        self.expected_side = side
+
+        def both() -> None:
+            self.expected_side = None
+        return Switch(both)
+
+    def _one_side_findings(self, result: MatchResult, found: list[Finding]) -> list[Finding]:
+        side = self.expected_side
+        if side is None:
+            return found
+        kept = [f for f in found if f.code != _MOOT_WHEN_ONE_SIDE[side]]
+        other = "browser" if side == "server" else "server"
+        set_aside = {id(e) for e in result.blocked + result.rejected + result.mirrors}
+        leaked = [e for e in result.events if e.source == other and e.decoded
+                  and id(e) not in set_aside and not e.extra.get("not_a_conversion")]
+        switched = ("pixelcheck.server_only(): the browser side is off" if side == "server"
+                    else "pixelcheck.browser_only(): the server side is off")
+        for event in leaked:
+            kept.append(Finding(
+                "side-not-isolated",
+                f"{other} {event.event_name} id={event.event_id!r} reached the platform "
+                f"though {switched}",
+                ("switch the browser side off too: pixelcheck.block_browser() or an ad "
+                 "blocker (pixelcheck.ad_blocker)") if other == "browser" else
+                ("switch the server side off too: pixelcheck_sink.refuse(), or the "
+                 "backend's own switch for its server calls"),
+                [event], [], event.platform, event.event_name))
+        return kept
 
     # --- journeys ---------------------------------------------------------------------
 
@@ -252,6 +335,7 @@ class Pixelcheck:
         found += unexpected_pixels(result.events, self.allowed_pixels)
         found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
+        found = self._one_side_findings(result, found)
         in_platform_words(found)
         # stable: diagnose's own order holds within a severity
         return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])

@@ -91,6 +91,7 @@ class Harness:
     def capture(self, test_id: str | None = None) -> Pixelcheck:
         # Faults and token a previous test injected into the sink end with it.
         self.sink.reset()
+        self.proxy.blocked_platforms.clear()
         self.store.current_test = test_id
         return Pixelcheck(self.store, test_id=test_id, settings=self.settings(),
                           default_timeout=self.config.default_timeout,
