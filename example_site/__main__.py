@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracker-client", action="append", default=[],
                         metavar="NAME=CLIENT", help="how the backend sends to NAME: json, or "
                         "an official SDK the tracker supports")
+    parser.add_argument("--consent-banner", action="store_true",
+                        help="ask visitors for consent (a minimal CMP) before any tag runs")
     parser.add_argument("--log-level", default=env("SHOP_LOG_LEVEL", "INFO"),
                         help="DEBUG also logs every request")
     return parser.parse_args(argv)
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         trackers=tracker_configs(args.tracker, args.tracker_client),
         host=args.host,
         port=args.port,
+        consent_banner=args.consent_banner,
     )
     stop = threading.Event()
 

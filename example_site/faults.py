@@ -78,6 +78,11 @@ FAULTS: dict[str, str] = {
                             "Purchase through a fallback image beacon with a fresh id",
     "offline_resend_new_id": "a thank-you page re-sends Purchase with a fresh id when the "
                              "browser comes back online",
+    # consent (--consent-banner)
+    "pixel_before_consent": "tags load and fire before the visitor answers the banner",
+    "server_ignores_consent": "server calls for a visitor who did not consent carry no "
+                              "limited-use flag",
+    "no_fire_after_consent": "accepting the banner does not fire the page's held tags",
 }
 
 #: default parameter of the faults that take one (``name:value``)

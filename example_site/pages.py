@@ -152,3 +152,32 @@ is confirmed.</p>
 
 def message_page(text: str) -> str:
     return f'<p id="message">{escape(text)}</p><p><a href="/">Back to the shop</a></p>'
+
+
+def consent_banner(*, fire_held: bool = True) -> str:
+    """A minimal CMP: Accept sets the consent cookie and runs the page's held tags
+    (``<script type="text/plain" data-consent>``), Deny sets it and runs nothing."""
+    activate = """document.querySelectorAll('script[data-consent]').forEach(function (held) {
+    var run = document.createElement('script'); run.text = held.text;
+    held.parentNode.replaceChild(run, held); });""" if fire_held else ""
+    return f"""<div id="consent-banner" role="dialog" aria-label="Cookie consent">
+<p>We use cookies for ads measurement.</p>
+<button id="consent-accept" type="button">Accept</button>
+<button id="consent-deny" type="button">Deny</button>
+</div>
+<script>
+(function () {{
+  function answer(value) {{
+    document.cookie = "shop_consent=" + value + "; path=/; max-age=31536000; SameSite=Lax";
+    document.getElementById("consent-banner").remove();
+  }}
+  document.getElementById("consent-accept").addEventListener("click", function () {{
+    answer("granted");
+    {activate}
+  }});
+  document.getElementById("consent-deny").addEventListener("click", function () {{
+    answer("denied");
+  }});
+}})();
+</script>
+"""

@@ -33,6 +33,8 @@ from .tracking import (
 log = logging.getLogger("example_site")
 
 SESSION_COOKIE = "shop_session"
+#: the CMP's answer: "granted" or "denied"; absent, the banner asks
+CONSENT_COOKIE = "shop_consent"
 MAX_FORM_BYTES = 64 * 1024
 
 PRODUCTS: dict[str, Product] = {
@@ -59,6 +61,8 @@ class ShopConfig:
     capi_client: str = "json"
     #: the other platforms the shop tracks, each with its tag id, API URL and client
     trackers: dict[str, TrackerConfig] = field(default_factory=dict)
+    #: a minimal CMP: tags wait for the visitor's consent (cookie CONSENT_COOKIE)
+    consent_banner: bool = False
 
 
 @dataclass
@@ -284,11 +288,28 @@ class _Handler(BaseHTTPRequestHandler):
                                           customer_for_tags)
             script += ("<script>" + tracker.head(config, customer_for_tags) + "\n"
                        + "\n".join(calls) + "</script>")
+        consent = self._consent()
+        if consent != "granted" and "pixel_before_consent" not in self.faults:
+            # denied: no tag at all; not answered yet: held as text/plain until accepted,
+            # the way CMPs hold tags
+            script = "" if consent == "denied" else script.replace(
+                "<script>", '<script type="text/plain" data-consent="marketing">')
+        if consent is None:
+            body = pages.consent_banner(
+                fire_held="no_fire_after_consent" not in self.faults) + body
         html = pages.layout(title, body, script).encode("utf-8")
         sends = self._server_sends(events)
         self._send(status, html, "text/html; charset=utf-8")
         # queued after the response is written: tracking never delays the page
         self.shop.submit(sends)
+
+    def _consent(self) -> str | None:
+        """"granted", "denied", or None while the banner asks; always "granted" in a
+        shop without the banner."""
+        if not self.config.consent_banner:
+            return "granted"
+        answer = self.cookies.get(CONSENT_COOKIE)
+        return answer if answer in ("granted", "denied") else None
 
     def _server_sends(self, events: list[TrackedEvent], customer: Customer | None = None
                       ) -> list[CapiSend | ServerCall]:
@@ -304,6 +325,8 @@ class _Handler(BaseHTTPRequestHandler):
             test_event_code=self.config.test_event_code,
             customer=customer,
             checkout_url=self._page_url("/checkout"),
+            limited_use=self._consent() != "granted"
+            and "server_ignores_consent" not in self.faults,
         )
 
     def _page_view(self) -> TrackedEvent:

@@ -285,6 +285,7 @@ def server_sends(
     test_event_code: str | None = None,
     customer: Customer | None = None,
     checkout_url: str | None = None,
+    limited_use: bool = False,
 ) -> list[CapiSend]:
     """The Conversions API requests for ``events`` under ``faults``."""
     # transport faults: a misconfigured backend gets these wrong for every call
@@ -300,6 +301,10 @@ def server_sends(
         if purchase and "no_server_purchase" in faults:
             continue
         event = _server_event(tracked, ctx, customer if purchase else None)
+        if limited_use:
+            # Meta's Limited Data Use: what a visitor without consent may be sent with
+            event.update(data_processing_options=["LDU"], data_processing_options_country=0,
+                         data_processing_options_state=0)
         if purchase:
             _apply_purchase_faults(event, faults, ctx, customer, checkout_url)
         delay = faults.seconds("server_delay") if purchase and "server_delay" in faults else 0.0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import platforms
 from .artifacts import status_classes
+from .consent import ConsentStep, consent_findings, page_of
 from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
 from .findings import SEVERITY_RANK, Finding, register_codes
@@ -85,6 +86,10 @@ class Pixelcheck:
         #: the one side this test's verdicts expect ("server" after server_only(),
         #: "browser" after browser_only()); None: both
         self.expected_side: Source | None = None
+        #: the visitor's consent answers, in order (see consent())
+        self.consent_steps: list[ConsentStep] = []
+        #: gives the pixelcheck_consent_hook that sets consent in the site's CMP
+        self.consent_hook: Callable[[], Callable[[bool], Any] | None] | None = None
 
     def __repr__(self) -> str:
         events = self.events
@@ -223,6 +228,27 @@ class Pixelcheck:
                 [event], [], event.platform, event.event_name))
         return kept
 
+    # --- consent --------------------------------------------------------------------------
+
+    def consent(self, granted: bool = True) -> None:
+        """The visitor answers the consent banner (``granted=False``: denies) from here
+        on, set in the site's CMP by the ``pixelcheck_consent_hook`` fixture. From the
+        first answer on the capture is judged against consent: tags before consent,
+        server events without the platform's limited-use flag, held events that never
+        fire once consent comes (see ``pytest_pixelcheck.consent``)."""
+        hook = self.consent_hook() if self.consent_hook is not None else None
+        if hook is None:
+            raise RuntimeError(
+                "pixelcheck.consent() needs the site's consent banner wired: define a "
+                "pixelcheck_consent_hook fixture returning set_consent(granted: bool), e.g. "
+                "one that clicks the banner's Accept / Deny button or sets the CMP's cookie")
+        traffic = self.proxy.traffic if self.proxy is not None else None
+        page = page_of(traffic.since(self.traffic_mark)) if traffic is not None else None
+        self.consent_steps.append(ConsentStep(
+            bool(granted), self.store.mark(), traffic.mark() if traffic is not None else 0,
+            page))
+        hook(bool(granted))
+
     # --- journeys ---------------------------------------------------------------------
 
     @contextmanager
@@ -336,6 +362,8 @@ class Pixelcheck:
         found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
         found = self._one_side_findings(result, found)
+        found = consent_findings(result, found, self.consent_steps,
+                                 list(enumerate(traffic, start=self.traffic_mark)))
         in_platform_words(found)
         # stable: diagnose's own order holds within a severity
         return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])

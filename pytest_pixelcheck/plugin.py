@@ -184,8 +184,18 @@ def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> P
     """This test's capture: events, ``wait_for``, ``match()``, ``findings()``."""
     capture = pixelcheck_harness.capture(request.node.nodeid)
     capture.watch_page_requests(_page_requests(request.config).log)
+    capture.consent_hook = lambda: request.getfixturevalue("pixelcheck_consent_hook")
     request.node.stash[_CAPTURE_KEY] = capture
     return capture
+
+
+@pytest.fixture
+def pixelcheck_consent_hook() -> Any:
+    """How ``pixelcheck.consent(granted)`` sets the visitor's answer in the site's own
+    consent banner: override it in a conftest with a fixture that returns
+    ``set_consent(granted: bool)`` (click the banner's button, or set the CMP's
+    cookie). None here: no CMP is wired."""
+    return None
 
 
 @pytest.fixture

@@ -617,6 +617,17 @@ class GA4(Platform):
                     "purchase that carries revenue and merges on transaction_id")
         return None
 
+    limited_use_flag = ("consent: {ad_user_data: \"DENIED\", ad_personalization: "
+                        "\"DENIED\"} in the Measurement Protocol body (consent mode)")
+
+    def limited_use(self, event: Event) -> bool:
+        consent = event.extra.get("consent")
+        if event.extra.get("non_personalized_ads") is True:
+            return True
+        return isinstance(consent, dict) and "DENIED" in (
+            str(consent.get("ad_user_data", "")).upper(),
+            str(consent.get("ad_personalization", "")).upper())
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         from .texts import fix_text
 

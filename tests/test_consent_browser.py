@@ -1,0 +1,97 @@
+"""Consent, in a real Chromium through the real proxy and sink, against the example
+shop's own consent banner (a minimal CMP): a visitor who denies, one who accepts
+mid-journey, and the shop faults that break each."""
+
+from __future__ import annotations
+
+import pytest
+
+from example_site.journey import set_faults
+from pytest_pixelcheck import Pixelcheck, assert_deduplicated
+
+pytestmark = pytest.mark.browser
+
+
+def _codes(pixelcheck):
+    return [f.code for f in pixelcheck.findings()]
+
+
+def test_a_visitor_who_denies_gets_no_tag_and_limited_server_events(
+        pixelcheck, run_checkout, cmp_shop):
+    pixelcheck.consent(granted=False)
+    order_id = run_checkout(site=cmp_shop)
+    purchase = pixelcheck.wait_for("Purchase", source="server")
+    assert purchase.event_id == f"purchase.{order_id}"
+    assert purchase.extra["data_processing_options"] == ["LDU"]
+    assert pixelcheck.browser_events == []
+    assert not [t for t in pixelcheck.traffic() if "fbevents.js" in t.url]
+    assert _codes(pixelcheck) == []
+
+
+def test_server_events_without_the_limited_use_flag_after_a_denial(
+        pixelcheck, run_checkout, cmp_shop):
+    pixelcheck.consent(granted=False)
+    run_checkout(site=cmp_shop, faults="server_ignores_consent")
+    pixelcheck.wait_for("Purchase", source="server")
+    [finding] = [f for f in pixelcheck.findings() if f.code == "server-event-without-consent"]
+    assert finding.platform == "meta"
+    assert "after the visitor denied consent" in finding.message
+    assert "Purchase" in finding.message
+    assert "data_processing_options" in finding.fix and "LDU" in finding.fix
+    assert set(_codes(pixelcheck)) == {"server-event-without-consent"}
+
+
+def test_tags_that_ignore_a_denial_are_tracked_before_consent(
+        pixelcheck, run_checkout, cmp_shop):
+    pixelcheck.consent(granted=False)
+    run_checkout(site=cmp_shop, faults="pixel_before_consent")
+    pixelcheck.wait_for("Purchase", source="browser")
+    [finding] = [f for f in pixelcheck.findings() if f.code == "tracked-before-consent"]
+    assert finding.platform == "meta"
+    assert "loaded its library https://connect.facebook.net/en_US/fbevents.js" in \
+        finding.message
+    assert "Purchase" in finding.message and "after the visitor denied consent" in \
+        finding.message
+
+
+@pytest.mark.parametrize("fault", [None, "no_fire_after_consent"])
+def test_consent_granted_mid_journey(pixelcheck, pixelcheck_page, pixelcheck_context,
+                                     cmp_shop, fault):
+    set_faults(pixelcheck_context, cmp_shop.url, fault)
+    pixelcheck_page.goto(f"{cmp_shop.url}/product/sku-1")
+    assert pixelcheck_page.locator("#consent-banner").is_visible()
+    pixelcheck.wait_for("ViewContent", source="server")
+    assert pixelcheck.browser_events == []  # held until the visitor answers
+    pixelcheck.consent(granted=True)  # clicks Accept on the banner
+    assert pixelcheck_page.locator("#consent-banner").count() == 0
+    if fault is None:
+        pixelcheck.wait_for("ViewContent", source="browser")
+        assert_deduplicated(pixelcheck, ["PageView", "ViewContent"])
+        assert _codes(pixelcheck) == []
+    else:
+        pixelcheck_page.wait_for_timeout(1000)
+        found = [f for f in pixelcheck.findings() if f.code == "not-fired-after-consent"]
+        assert sorted(f.event_name for f in found) == ["PageView", "ViewContent"]
+        assert "/product/sku-1" in found[0].message
+        assert "never fired once it was given" in found[0].message
+        assert set(_codes(pixelcheck)) == {"not-fired-after-consent"}
+
+
+def test_consent_without_a_wired_cmp_says_how_to_wire_it(pixelcheck):
+    bare = Pixelcheck(pixelcheck.store)
+    with pytest.raises(RuntimeError, match="pixelcheck_consent_hook fixture"):
+        bare.consent(granted=False)
+
+
+@pytest.mark.parametrize(("platform", "extra", "limited"), [
+    ("meta", {"data_processing_options": ["LDU"]}, True),
+    ("meta", {"data_processing_options": []}, False),
+    ("ga4", {"consent": {"ad_user_data": "DENIED", "ad_personalization": "DENIED"}}, True),
+    ("ga4", {"consent": {"ad_user_data": "GRANTED"}}, False),
+    ("tiktok", {}, False),
+])
+def test_each_platforms_limited_use_flag(platform, extra, limited):
+    from pytest_pixelcheck import Event, platforms
+
+    event = Event(platform, "server", "1", "Purchase", "x", 1.0, 1.0, extra=extra)
+    assert platforms.get(platform).limited_use(event) is limited
