@@ -83,6 +83,11 @@ FAULTS: dict[str, str] = {
     "server_ignores_consent": "server calls for a visitor who did not consent carry no "
                               "limited-use flag",
     "no_fire_after_consent": "accepting the banner does not fire the page's held tags",
+    # the single-page checkout (/spa)
+    "spa_double_pageview": "each route change of the single-page checkout fires its "
+                           "virtual PageView twice (a router hook and a history listener)",
+    "spa_no_route_pageview": "route changes of the single-page checkout fire no PageView "
+                             "(only the first page load does)",
 }
 
 #: default parameter of the faults that take one (``name:value``)

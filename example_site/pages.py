@@ -181,3 +181,58 @@ def consent_banner(*, fire_held: bool = True) -> str:
 }})();
 </script>
 """
+
+
+def spa_body(product: Product, *, double_pageview: bool = False,
+             pageview_on_route: bool = True) -> str:
+    """The single-page checkout: #spa-view shows the route; the buttons change it with
+    history.pushState, and each change fires a virtual PageView (browser and, through
+    /spa/api/pageview, server, with one id)."""
+    fire = "pageview(); pageview();" if double_pageview else "pageview();"
+    on_route = fire if pageview_on_route else ""
+    return f"""<nav>
+<button id="spa-product" type="button">Product</button>
+<button id="spa-cart" type="button">Cart</button>
+<button id="spa-checkout" type="button">Checkout</button>
+</nav>
+<div id="spa-view"></div>
+<button id="spa-place-order" type="button">Place order</button>
+<script>
+(function () {{
+  var routeId = null;
+  function newId() {{ return "pageview." + Math.random().toString(16).slice(2, 14); }}
+  function pageview() {{
+    // one id per route change: a second call on the same change repeats it
+    fbq("track", "PageView", {{}}, {{eventID: routeId}});
+  }}
+  function serverPageview() {{
+    fetch("/spa/api/pageview", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{event_id: routeId, url: location.href}})}});
+  }}
+  function render() {{
+    var route = location.pathname.split("/").slice(2).join("/") || "home";
+    document.getElementById("spa-view").textContent = "route: " + route +
+      " ({escape(product.name)})";
+  }}
+  function go(path, first) {{
+    if (!first) {{ history.pushState({{}}, "", path); }}
+    routeId = newId();
+    render();
+    if (first) {{ pageview(); }} else {{ {on_route} }}
+    serverPageview();
+  }}
+  window.spaGo = go;
+  document.getElementById("spa-product").onclick = function () {{ go("/spa/product"); }};
+  document.getElementById("spa-cart").onclick = function () {{ go("/spa/cart"); }};
+  document.getElementById("spa-checkout").onclick = function () {{ go("/spa/checkout"); }};
+  document.getElementById("spa-place-order").onclick = function () {{
+    fetch("/spa/api/order", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: "{{}}"}}).then(function (r) {{ return r.json(); }}).then(function (order) {{
+        go("/spa/thanks/" + order.order_id);
+        fbq("track", "Purchase", order.custom_data, {{eventID: order.event_id}});
+      }});
+  }};
+  window.addEventListener("popstate", function () {{ go(location.pathname, true); }});
+  go(location.pathname, true);
+}})();
+</script>"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import secrets
 import threading
@@ -188,6 +189,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._place_order()
             elif method == "GET" and len(parts) == 2 and parts[0] == "thanks":
                 self._thanks(parts[1])
+            elif method == "POST" and path == "/spa/api/pageview":
+                self._spa_pageview()
+            elif method == "POST" and path == "/spa/api/order":
+                self._spa_order()
+            elif method == "GET" and (path == "/spa" or path.startswith("/spa/")):
+                self._spa()
             elif method == "GET" and path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
             else:
@@ -201,6 +208,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = min(int(self.headers.get("Content-Length") or 0), MAX_FORM_BYTES)
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+    def _json(self) -> dict[str, Any]:
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_FORM_BYTES)
+        try:
+            data = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _send_json(self, status: int, data: dict[str, Any]) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json")
 
     def _session(self) -> Session:
         state = self.shop.state
@@ -448,6 +466,47 @@ class _Handler(BaseHTTPRequestHandler):
         self._cache_control = "private, no-cache"
         self._render("Thank you", body, [self._page_view()], browser_only=purchase,
                      customer=order.customer)
+
+
+    # --- the single-page checkout (/spa): routes by history.pushState -----------------
+
+    def _spa(self) -> None:
+        """The shell of every /spa route: the router renders the route and fires a
+        virtual PageView on each change, its server copy through /spa/api/pageview."""
+        self._session()
+        script = browser_script(self.config.pixel_id, [], self.faults)
+        product = PRODUCTS["sku-1"]
+        html = pages.layout("Quick checkout", pages.spa_body(
+            product, double_pageview="spa_double_pageview" in self.faults,
+            pageview_on_route="spa_no_route_pageview" not in self.faults), script)
+        self._send(200, html.encode("utf-8"), "text/html; charset=utf-8")
+
+    def _spa_pageview(self) -> None:
+        data = self._json()
+        event_id, url = str(data.get("event_id") or ""), str(data.get("url") or "")
+        if not event_id.startswith("pageview.") or not url.startswith("http"):
+            self._send_json(400, {"error": "event_id and url are required"})
+            return
+        sends = self._server_sends([TrackedEvent("PageView", event_id, {}, url)])
+        self._send_json(200, {"ok": True})
+        self.shop.submit(sends)
+
+    def _spa_order(self) -> None:
+        data = self._json()
+        product = PRODUCTS["sku-1"]
+        customer = Customer(email=str(data.get("email") or "spa@example.com"))
+        order_id = self.shop.state.next_order_id()
+        lines = [Line(product, 1)]
+        custom_data = basket_custom_data(lines)
+        custom_data.update(content_type="product", order_id=order_id)
+        purchase = TrackedEvent(PURCHASE, purchase_event_id(order_id), custom_data,
+                                self._page_url(f"/spa/thanks/{order_id}"))
+        with self.shop.state.lock:
+            self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
+        sends = self._server_sends([purchase], customer)
+        self._send_json(200, {"order_id": order_id, "event_id": purchase.event_id,
+                              "custom_data": custom_data})
+        self.shop.submit(sends)
 
 
 class ShopServer:

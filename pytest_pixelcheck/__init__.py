@@ -26,6 +26,7 @@ from .pii import (
     match_key_coverage,
     normalize,
 )
+from .spa import assert_pageview_per_route
 
 __all__ = [
     "CATALOGUE",
@@ -46,6 +47,7 @@ __all__ = [
     "assert_deduplicated",
     "assert_exactly_once",
     "assert_no_duplicate_triggers",
+    "assert_pageview_per_route",
     "assert_pii_hashed",
     "assert_server_covers_blocked",
     "expect_findings",

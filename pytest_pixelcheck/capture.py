@@ -86,6 +86,9 @@ class Pixelcheck:
         #: the one side this test's verdicts expect ("server" after server_only(),
         #: "browser" after browser_only()); None: both
         self.expected_side: Source | None = None
+        #: URLs the watched pages' main frames committed, loads and route changes alike
+        #: (see watch_routes())
+        self.routes: list[str] = []
         #: the visitor's consent answers, in order (see consent())
         self.consent_steps: list[ConsentStep] = []
         #: gives the pixelcheck_consent_hook that sets consent in the site's CMP
@@ -227,6 +230,21 @@ class Pixelcheck:
                  "backend's own switch for its server calls"),
                 [event], [], event.platform, event.event_name))
         return kept
+
+    # --- single-page apps ---------------------------------------------------------------
+
+    def watch_routes(self, page: Any) -> list[str]:
+        """Record every URL ``page`` shows from now on: page loads and a single-page
+        app's route changes (history.pushState, popstate) alike, for
+        ``assert_pageview_per_route``. Returns the live list."""
+        def committed(frame: Any) -> None:
+            if frame == page.main_frame and frame.url.startswith("http"):
+                self.routes.append(frame.url)
+
+        if page.url.startswith("http"):
+            self.routes.append(page.url)
+        page.on("framenavigated", committed)
+        return self.routes
 
     # --- consent --------------------------------------------------------------------------
 

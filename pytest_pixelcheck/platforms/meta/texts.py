@@ -25,6 +25,12 @@ FIXES: dict[str, str] = {
                               "or with the same eventID on every view (the order's, as the "
                               "Conversions API's event_id): Meta merges copies of one eventID "
                               "and counts each new eventID as another conversion",
+    "route-without-pageview": "call fbq('track', 'PageView') on every route change of the "
+                              "single-page app (the router's after-navigation hook), once, "
+                              "with its own eventID",
+    "tracked-before-consent": "hold the Pixel until the visitor accepts: fbq('consent', "
+                              "'revoke') before fbq('init'), fbq('consent', 'grant') on "
+                              "accept, or let the consent banner load the base code",
     "test-event-code": "take test_event_code out of the production configuration; set it "
                        "only in the Events Manager test setup",
 }
