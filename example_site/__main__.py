@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "an official SDK the tracker supports")
     parser.add_argument("--consent-banner", action="store_true",
                         help="ask visitors for consent (a minimal CMP) before any tag runs")
+    parser.add_argument("--payment-provider", action="store_true",
+                        help="checkout pays on a payment page on another host (localhost)")
     parser.add_argument("--log-level", default=env("SHOP_LOG_LEVEL", "INFO"),
                         help="DEBUG also logs every request")
     return parser.parse_args(argv)
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         consent_banner=args.consent_banner,
+        payment_provider=args.payment_provider,
     )
     stop = threading.Event()
 

@@ -88,6 +88,10 @@ FAULTS: dict[str, str] = {
                            "virtual PageView twice (a router hook and a history listener)",
     "spa_no_route_pageview": "route changes of the single-page checkout fire no PageView "
                              "(only the first page load does)",
+    # the payment provider on another host (--payment-provider)
+    "psp_return_other_host": "the payment provider sends the shopper back to the shop as "
+                             "'localhost' instead of the host they came on: the shop's "
+                             "cookies (_fbp, _fbc, the session) stay behind",
 }
 
 #: default parameter of the faults that take one (``name:value``)

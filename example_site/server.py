@@ -11,12 +11,13 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from . import pages
 from .capi_clients import PARAM_BUILDER_CLIENTS, param_builder_ids
 from .faults import FAULT_COOKIE, FAULT_HEADER, ActiveFaults
 from .pages import Line, Product
+from .psp import PaymentProvider
 from .trackers import ServerCall, TrackerConfig, load_trackers
 from .tracking import (
     PURCHASE,
@@ -64,6 +65,8 @@ class ShopConfig:
     trackers: dict[str, TrackerConfig] = field(default_factory=dict)
     #: a minimal CMP: tags wait for the visitor's consent (cookie CONSENT_COOKIE)
     consent_banner: bool = False
+    #: checkout pays on a payment provider's page on another host (example_site.psp)
+    payment_provider: bool = False
 
 
 @dataclass
@@ -189,6 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._place_order()
             elif method == "GET" and len(parts) == 2 and parts[0] == "thanks":
                 self._thanks(parts[1])
+            elif method == "GET" and path == "/payment/return":
+                self._payment_return()
             elif method == "POST" and path == "/spa/api/pageview":
                 self._spa_pageview()
             elif method == "POST" and path == "/spa/api/order":
@@ -440,8 +445,29 @@ class _Handler(BaseHTTPRequestHandler):
             # second submit before that places a second order (the Place-order button
             # is disabled on submit against it)
             self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
+        if self.shop.psp is not None:
+            # paid on the provider's page; the order is confirmed (and the server
+            # Purchase sent) when the provider sends the shopper back
+            host = "localhost" if "psp_return_other_host" in self.faults else \
+                (self.headers.get("Host") or "").split(":")[0]
+            port = self.server.server_address[1]
+            back = f"http://{host}:{port}/payment/return?order={order_id}"
+            self._redirect(f"{self.shop.psp.url}/pay?" + urlencode(
+                {"order": order_id, "amount": f"{custom_data['value']:.2f}", "return": back}))
+            return
         sends = self._server_sends([purchase], customer)
         self._redirect(location)
+        self.shop.submit(sends)
+
+    def _payment_return(self) -> None:
+        order_id = parse_qs(urlsplit(self.path).query).get("order", [""])[0]
+        order = self.shop.state.orders.get(order_id)
+        if order is None:
+            self._message(404, "No such order")
+            return
+        # this request's cookies (_fbp, _fbc) are what the server copy can carry
+        sends = self._server_sends([order.purchase], order.customer)
+        self._redirect(f"/thanks/{order_id}")
         self.shop.submit(sends)
 
     def _thanks(self, order_id: str) -> None:
@@ -518,11 +544,15 @@ class ShopServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._sender: CapiSender | None = None
+        #: the payment provider's server, when checkout pays on its page
+        self.psp: PaymentProvider | None = None
 
     def start(self) -> ShopServer:
         if self._httpd is not None:
             return self
         cfg = self.config
+        if cfg.payment_provider:
+            self.psp = PaymentProvider(cfg.host).start()
         self._sender = CapiSender(cfg.graph_url, cfg.api_version,
                                   timeout=cfg.http_timeout, backoff=cfg.retry_backoff,
                                   client=cfg.capi_client)
@@ -561,6 +591,9 @@ class ShopServer:
         if self._sender is not None:
             self._sender.close(self.config.drain_timeout)
             self._sender = None
+        if self.psp is not None:
+            self.psp.stop()
+            self.psp = None
 
     def __enter__(self) -> ShopServer:
         return self.start()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from . import platforms
 from .artifacts import status_classes
 from .consent import ConsentStep, consent_findings, page_of
+from .crossdomain import lost_identities
 from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
 from .findings import SEVERITY_RANK, Finding, register_codes
@@ -380,6 +381,8 @@ class Pixelcheck:
         found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
         found = self._one_side_findings(result, found)
+        if self.routes:
+            found += lost_identities(result.events, self.routes)
         found = consent_findings(result, found, self.consent_steps,
                                  list(enumerate(traffic, start=self.traffic_mark)))
         in_platform_words(found)

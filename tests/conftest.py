@@ -60,3 +60,11 @@ def pixelcheck_consent_hook(pixelcheck_context, pixelcheck_page):
                 "name": "shop_consent", "value": "granted" if granted else "denied",
                 "domain": "127.0.0.1", "path": "/"}])
     return set_consent
+
+
+@pytest.fixture(scope="session")
+def psp_shop(pixelcheck_sink):
+    """The shop whose checkout pays on a payment provider's page on another host."""
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
+                     extra_args=["--payment-provider"]) as site:
+        yield site

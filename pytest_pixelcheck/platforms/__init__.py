@@ -162,6 +162,11 @@ class Platform(ABC):
         (GA4 merges only purchases.)"""
         return True
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        """The click id and cookies this event carries that a journey must keep, by the
+        names users know them by (``"_fbp"``, ``"_fbc (fbclid)"``); {}: none known."""
+        return {}
+
     #: the platform's flag for data of a visitor who did not consent, in its own words
     #: (Meta's data_processing_options LDU); empty: the platform has none
     limited_use_flag: str = ""

@@ -628,6 +628,9 @@ class GA4(Platform):
             str(consent.get("ad_user_data", "")).upper(),
             str(consent.get("ad_personalization", "")).upper())
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        return {"_ga (client_id)": event.extra.get("client_id")}
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         from .texts import fix_text
 

@@ -146,6 +146,9 @@ class Meta(Platform):
         options = event.extra.get("data_processing_options")
         return isinstance(options, list) and "LDU" in options
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        return {"_fbp": event.extra.get("fbp"), "_fbc (fbclid)": event.extra.get("fbc")}
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         return fix_text(code, event)
 

@@ -572,6 +572,9 @@ class TikTok(Platform):
                     "both sides")
         return None
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        return {"_ttp": event.extra.get("ttp"), "ttclid": event.extra.get("ttclid")}
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         source = event.source if event is not None else None
         name = (event.event_name if event is not None else None) or "NAME"
