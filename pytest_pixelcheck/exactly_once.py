@@ -141,7 +141,8 @@ def exactly_once(pixelcheck: Pixelcheck, event_name: str, *, key: str | None = N
                  ) -> tuple[dict[str, list[Conversion]], list[Finding]]:
     """Wait for stragglers, then count: (conversions per platform, findings)."""
     timeout = pixelcheck.default_timeout if timeout is None else timeout
-    pixelcheck.wait_until(lambda evs: settled(evs, [event_name], platform), timeout)
+    pixelcheck.wait_until(
+        lambda evs: settled(evs, [event_name], platform, pixelcheck.expected_side), timeout)
     events = [e for e in pixelcheck.events if platform is None or e.platform == platform]
     counted = count_conversions(events, event_name, key=key,
                                 journey_of=pixelcheck.journey_of)

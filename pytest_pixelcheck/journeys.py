@@ -33,13 +33,19 @@ class JourneyError(RuntimeError):
     """A journey could not be driven as asked (no bfcache, no Chromium DevTools)."""
 
 
-def _settle(pixelcheck: Pixelcheck, page: Any, *, load: bool = True) -> None:
-    """Wait for the page's load (``load``: a page restored from the back-forward cache
-    fires none), then until the proxy has been quiet a moment, so the hits the journey
-    caused were captured (bounded: a page that never goes quiet ends the wait after a
-    few seconds)."""
-    if load:
+def _settle(pixelcheck: Pixelcheck, page: Any, *, navigating: bool = False) -> None:
+    """Wait for the page to be loaded, then until the proxy has been quiet a moment,
+    so the hits the journey caused were captured (bounded: a page that never goes
+    quiet ends the wait after a few seconds).
+
+    The document's own readyState is asked, not Playwright's load state: a page once
+    restored from the back-forward cache never reports "load" to Playwright again.
+    ``navigating``: a navigation may still be on its way; Playwright's wait follows it.
+    """
+    if navigating:
         page.wait_for_load_state()
+    else:
+        page.wait_for_function("() => document.readyState === 'complete'")
     waited, seen = 0.0, -1
     while waited < _MAX_SETTLE_SECONDS:
         count = len(pixelcheck.traffic())
@@ -96,7 +102,7 @@ def back_forward(pixelcheck: Pixelcheck, page: Any, away_url: str | None = None,
         page.go_back(wait_until="commit")
         page.wait_for_url(start, wait_until="commit")
         restored = bool(page.evaluate("() => window.__pixelcheckBeforeBack === true"))
-        _settle(pixelcheck, page, load=not restored)
+        _settle(pixelcheck, page)
     if cdp is not None:
         cdp.detach()
     if require_bfcache and not restored:
@@ -129,7 +135,7 @@ def double_submit(pixelcheck: Pixelcheck, page: Any, selector: str = "#place-ord
                 setTimeout(() => button.click(), gap);
             }""", [selector, gap_seconds * 1000])
             _wait_until_left(page, start)
-        _settle(pixelcheck, page)
+        _settle(pixelcheck, page, navigating=True)
 
 
 @contextmanager
