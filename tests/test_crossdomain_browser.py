@@ -61,4 +61,5 @@ def test_a_return_to_another_host_loses_them_and_names_the_hop(
     # the server copy read the cookies of the return request, which had none
     assert any(f.message.startswith("server Purchase") and "carries no _fbc (fbclid)"
                in f.message for f in lost), messages
-    assert "return URL must use the shop's own host name" in browser_fbc.fix
+    assert "send the shopper back to the host they came on" in browser_fbc.fix
+    assert "user_data.fbc" in browser_fbc.fix  # in Meta's words

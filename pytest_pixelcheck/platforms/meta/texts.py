@@ -31,6 +31,17 @@ FIXES: dict[str, str] = {
     "tracked-before-consent": "hold the Pixel until the visitor accepts: fbq('consent', "
                               "'revoke') before fbq('init'), fbq('consent', 'grant') on "
                               "accept, or let the consent banner load the base code",
+    "blocked-not-covered": "send NAME from the backend too, to the Conversions API "
+                           "(POST /{version}/PIXEL/events) with event_id equal to the "
+                           "pixel's eventID: visitors whose blocker hides the Pixel are "
+                           "then still counted",
+    "not-fired-after-consent": "when the visitor accepts, run the fbq calls the page held "
+                               "(fbq('consent', 'grant') releases the Pixel's queue), not "
+                               "only on the next page",
+    "click-id-lost": "keep _fbc (fb.1.<time>.<fbclid>) and _fbp across every hop: send the "
+                     "shopper back to the host they came on, and read both from that "
+                     "request (or the order) into user_data.fbc and user_data.fbp of the "
+                     "Conversions API call",
     "test-event-code": "take test_event_code out of the production configuration; set it "
                        "only in the Events Manager test setup",
 }
