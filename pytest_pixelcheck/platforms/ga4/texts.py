@@ -62,6 +62,15 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
         return "timestamp_micros is Unix time in microseconds: seconds x 1,000,000"
     if code == "event-time-in-future":
         return "timestamp_micros must record the past: drop it or use the order's time"
+    if code == "tracked-before-consent":
+        return ("set gtag('consent', 'default', {ad_storage: 'denied', ad_user_data: "
+                "'denied', ad_personalization: 'denied', analytics_storage: 'denied'}) "
+                "before gtag('config'), and gtag('consent', 'update', {...: 'granted'}) "
+                "on accept")
+    if code == "click-id-lost":
+        return ("keep the _ga cookie (and gclid) across every hop: send the shopper back to "
+                "the host they came on, and send the same client_id in the Measurement "
+                "Protocol call")
     if code == "counted-more-than-once":
         return (f"send every {name} of one order with the same transaction_id (gtag's and the "
                 "Measurement Protocol's), or fire it once per order: GA4 counts each new "

@@ -591,6 +591,16 @@ class TikTok(Platform):
             return ("send data[].event_id in the Events API call (event_id at the top level "
                     "in 1.0), the same value as the pixel's {event_id: ID}. Without it TikTok "
                     "falls back to the _ttp cookie (user.ttp), which merges far less reliably")
+        if code == "tracked-before-consent":
+            return ("hold the pixel until the visitor accepts: ttq.holdConsent() before "
+                    "ttq.load(), ttq.grantConsent() on accept (ttq.revokeConsent() on deny)")
+        if code == "click-id-lost":
+            return ("keep ttclid and the _ttp cookie across every hop (send the shopper back "
+                    "to the host they came on) and send them as user.ttp and "
+                    "context.ad.callback / user.ttclid in the Events API call")
+        if code == "blocked-not-covered":
+            return (f"send {name} from the backend too (POST /open_api/v1.3/event/track/ with "
+                    "the pixel's event_id), so visitors whose blocker hides the pixel count")
         if code == "counted-more-than-once":
             return (f"fire ttq.track('{name}', {{...}}, {{event_id: ID}}) once per order, or "
                     "with the same event_id on every view (the Events API's data[].event_id): "
