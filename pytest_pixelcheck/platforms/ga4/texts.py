@@ -68,9 +68,11 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
                 "before gtag('config'), and gtag('consent', 'update', {...: 'granted'}) "
                 "on accept")
     if code == "click-id-lost":
-        return ("keep the _ga cookie (and gclid) across every hop: send the shopper back to "
-                "the host they came on, and send the same client_id in the Measurement "
-                "Protocol call")
+        return ("keep the _ga and _ga_<id> cookies across every hop: send the shopper back "
+                "to the host they came on, and send the same client_id (and "
+                "params.session_id) in the Measurement Protocol call. GA4 credits the gclid "
+                "of the landing page to that client and session; the Measurement Protocol "
+                "has no gclid field, so a purchase under another client_id loses the ad click")
     if code == "counted-more-than-once":
         return (f"send every {name} of one order with the same transaction_id (gtag's and the "
                 "Measurement Protocol's), or fire it once per order: GA4 counts each new "
