@@ -256,6 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
             fbc=fbc,
             cookies=dict(self.cookies),
             page_url=self._page_url(self.path),
+            limited_use=self._consent() != "granted"
+            and "server_ignores_consent" not in self.faults,
         )
 
     def _send(self, status: int, body: bytes, content_type: str,
@@ -348,8 +350,7 @@ class _Handler(BaseHTTPRequestHandler):
             test_event_code=self.config.test_event_code,
             customer=customer,
             checkout_url=self._page_url("/checkout"),
-            limited_use=self._consent() != "granted"
-            and "server_ignores_consent" not in self.faults,
+            limited_use=ctx.limited_use,
         )
 
     def _page_view(self) -> TrackedEvent:

@@ -106,6 +106,9 @@ class RequestContext:
     cookies: dict[str, str] = field(default_factory=dict)
     #: the URL of the page the request is for
     page_url: str | None = None
+    #: the visitor did not consent (the banner's Deny, or no answer yet): server calls
+    #: must carry each platform's limited-use flag
+    limited_use: bool = False
 
 
 # --- normalization per Meta's customer information parameter rules -----------------

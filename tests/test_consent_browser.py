@@ -95,3 +95,38 @@ def test_each_platforms_limited_use_flag(platform, extra, limited):
 
     event = Event(platform, "server", "1", "Purchase", "x", 1.0, 1.0, extra=extra)
     assert platforms.get(platform).limited_use(event) is limited
+
+
+@pytest.fixture(scope="session")
+def cmp_shop_ga4(pixelcheck_sink):
+    """The consent-banner shop tracking GA4 too (Measurement Protocol at the sink)."""
+    from conftest import SHOP_TOKEN
+
+    from example_site import SiteProcess
+
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
+                     trackers={"ga4": pixelcheck_sink.url_for("ga4")},
+                     extra_args=["--consent-banner"]) as site:
+        yield site
+
+
+@pytest.mark.parametrize("fault", [None, "server_ignores_consent"])
+def test_ga4_purchase_after_a_denial_needs_consent_mode(
+        pixelcheck, run_checkout, cmp_shop_ga4, fault):
+    pixelcheck.consent(granted=False)
+    order_id = run_checkout(site=cmp_shop_ga4, faults=fault)
+    purchase = pixelcheck.wait_for("purchase", source="server", platform="ga4")
+    assert purchase.event_id == order_id
+    assert not [e for e in pixelcheck.browser_events if e.platform == "ga4"]
+    ga4 = [f for f in pixelcheck.findings() if f.platform == "ga4"]
+    if fault is None:
+        assert purchase.extra["consent"] == {"ad_user_data": "DENIED",
+                                             "ad_personalization": "DENIED"}
+        assert ga4 == []
+    else:
+        assert purchase.extra["consent"] is None
+        [finding] = ga4
+        assert finding.code == "server-event-without-consent"
+        assert "purchase" in finding.message
+        assert "after the visitor denied consent" in finding.message
+        assert "ad_user_data" in finding.fix and "DENIED" in finding.fix
