@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -192,6 +193,52 @@ def test_refuse_by_timeout_holds_then_drops(pixelcheck, pixelcheck_sink):
         pixelcheck_sink.timeout_hold_seconds = hold
     event = pixelcheck.wait_for("Purchase", source="server")
     assert event.extra["blocked"] == "pixelcheck_sink.refuse (timeout)"
+
+
+@pytest.fixture(scope="session")
+def impatient_shop(pixelcheck_sink):
+    """The shop waiting 0.5 s for an API answer (5 s by default), so a held call times
+    out quickly."""
+    from conftest import SHOP_TOKEN
+
+    from example_site import SiteProcess
+
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
+                     extra_args=["--http-timeout", "0.5"]) as site:
+        yield site
+
+
+def test_refuse_by_timeout_through_the_shop_retries_then_gives_up(
+        pixelcheck, pixelcheck_sink, run_checkout, impatient_shop):
+    hold = pixelcheck_sink.timeout_hold_seconds
+    pixelcheck_sink.timeout_hold_seconds = 1.0  # past the shop's 0.5 s
+    try:
+        with pixelcheck_sink.refuse("meta", how="timeout"):
+            pixelcheck.browser_only()
+            order_id = run_checkout(site=impatient_shop)
+            # the backend retries twice: three held, timed-out attempts of the Purchase
+            assert pixelcheck.wait_until(
+                lambda evs: sum(1 for e in evs if e.source == "server" and e.event_name ==
+                                "Purchase" and e.extra.get("blocked")) >= 3, 15)
+            result = assert_deduplicated(pixelcheck, "Purchase")
+    finally:
+        pixelcheck_sink.timeout_hold_seconds = hold
+    assert result.pairs == [] and [e.event_id for e in result.browser_only] == \
+        [f"purchase.{order_id}"]
+    refused = _blocked(pixelcheck, "server")
+    assert len(refused) == 3
+    assert {e.event_id for e in refused} == {f"purchase.{order_id}"}  # same id each retry
+    assert {e.extra["blocked"] for e in refused} == {"pixelcheck_sink.refuse (timeout)"}
+    assert all(e.raw.response_status is None for e in refused)
+    label = f"Purchase id='purchase.{order_id}'"
+    deadline = time.monotonic() + 10  # the last attempt's log line follows its capture
+    while f"gave up on {label}" not in impatient_shop.stderr and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert f"gave up on {label}" in impatient_shop.stderr, impatient_shop.stderr
+    timed_out = [line for line in impatient_shop.stderr.splitlines()
+                 if f"CAPI {label} -> connection error" in line]
+    assert len(timed_out) == 3 and all("timed out" in line for line in timed_out), timed_out
+    assert [f.code for f in pixelcheck.findings()] == []
 
 
 def test_refuse_rejects_an_unknown_way(pixelcheck_sink):
