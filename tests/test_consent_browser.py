@@ -89,11 +89,19 @@ def test_consent_without_a_wired_cmp_says_how_to_wire_it(pixelcheck):
     ("ga4", {"consent": {"ad_user_data": "DENIED", "ad_personalization": "DENIED"}}, True),
     ("ga4", {"consent": {"ad_user_data": "GRANTED"}}, False),
     ("tiktok", {}, False),
+    ("reddit", {"user_data": {"data_processing_options": {"modes": ["LDU"]}}}, True),
+    ("reddit", {"user_data": {"data_processing_options": {"modes": []}}}, False),
+    ("pinterest", {"custom_data": {"opt_out_type": "LDP"}}, True),
+    ("pinterest", {"opt_out": True}, True),
+    ("pinterest", {"opt_out": False}, False),
+    ("snapchat", {}, False),
+    ("linkedin", {}, False),
 ])
 def test_each_platforms_limited_use_flag(platform, extra, limited):
     from pytest_pixelcheck import Event, platforms
 
-    event = Event(platform, "server", "1", "Purchase", "x", 1.0, 1.0, extra=extra)
+    fields = {k: extra.pop(k) for k in ("user_data", "custom_data") if k in extra}
+    event = Event(platform, "server", "1", "Purchase", "x", 1.0, 1.0, extra=extra, **fields)
     assert platforms.get(platform).limited_use(event) is limited
 
 
