@@ -39,6 +39,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tracker-client", action="append", default=[],
                         metavar="NAME=CLIENT", help="how the backend sends to NAME: json, or "
                         "an official SDK the tracker supports")
+    parser.add_argument("--consent-banner", action="store_true",
+                        help="ask visitors for consent (a minimal CMP) before any tag runs")
+    parser.add_argument("--payment-provider", action="store_true",
+                        help="checkout pays on a payment page on another host (localhost)")
+    parser.add_argument("--http-timeout", type=float,
+                        default=float(env("SHOP_HTTP_TIMEOUT", "5")),
+                        help="seconds the backend waits for a platform's API before it "
+                             "retries (twice) and gives up")
     parser.add_argument("--log-level", default=env("SHOP_LOG_LEVEL", "INFO"),
                         help="DEBUG also logs every request")
     return parser.parse_args(argv)
@@ -78,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         trackers=tracker_configs(args.tracker, args.tracker_client),
         host=args.host,
         port=args.port,
+        consent_banner=args.consent_banner,
+        payment_provider=args.payment_provider,
+        http_timeout=args.http_timeout,
     )
     stop = threading.Event()
 

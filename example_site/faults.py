@@ -67,6 +67,31 @@ FAULTS: dict[str, str] = {
     "retry_new_id": "all server calls: each retry after an error gets a new event_id",
     "token_in_page": "the access token is rendered into every page's tracking script",
     "test_event_code": "all server calls carry test_event_code 'TEST12345'",
+    # journeys (pytest_pixelcheck.journeys): each breaks "exactly once" on one path
+    "thanks_refire_new_id": "every later view of a thank-you page (reload, second tab) "
+                            "fires Purchase again with a fresh event id",
+    "pageshow_refire": "a thank-you page restored from the back-forward cache fires "
+                       "Purchase again with a fresh event id",
+    "place_order_not_disabled": "the Place-order button stays enabled after the first "
+                                "submit, so a double click places two orders",
+    "slow_fallback_beacon": "a thank-you page that took over 1 s to arrive also sends "
+                            "Purchase through a fallback image beacon with a fresh id",
+    "offline_resend_new_id": "a thank-you page re-sends Purchase with a fresh id when the "
+                             "browser comes back online",
+    # consent (--consent-banner)
+    "pixel_before_consent": "tags load and fire before the visitor answers the banner",
+    "server_ignores_consent": "server calls for a visitor who did not consent carry no "
+                              "limited-use flag",
+    "no_fire_after_consent": "accepting the banner does not fire the page's held tags",
+    # the single-page checkout (/spa)
+    "spa_double_pageview": "each route change of the single-page checkout fires its "
+                           "virtual PageView twice (a router hook and a history listener)",
+    "spa_no_route_pageview": "route changes of the single-page checkout fire no PageView "
+                             "(only the first page load does)",
+    # the payment provider on another host (--payment-provider)
+    "psp_return_other_host": "the payment provider sends the shopper back to the shop as "
+                             "'localhost' instead of the host they came on: the shop's "
+                             "cookies (_fbp, _fbc, the session) stay behind",
 }
 
 #: default parameter of the faults that take one (``name:value``)

@@ -39,6 +39,17 @@ def checkout(
     customer: Customer | None = None,
 ) -> str:
     """Product -> cart -> checkout form -> thank-you page. Returns the order id."""
+    fill_checkout(page, base_url, sku=sku, quantity=quantity, customer=customer)
+    page.click("#place-order")
+    page.wait_for_url("**/thanks/**")
+    return page.inner_text("#order-id")
+
+
+def fill_checkout(
+    page: Any, base_url: str, *, sku: str = "sku-1", quantity: int = 1,
+    customer: Customer | None = None,
+) -> None:
+    """Product -> cart -> the checkout form filled in, Place order not yet clicked."""
     customer = customer or Customer()
     page.goto(f"{base_url}/product/{sku}")
     if quantity != 1:
@@ -52,6 +63,3 @@ def checkout(
                          ("last_name", customer.last_name), ("city", customer.city),
                          ("zip", customer.zip), ("country", customer.country)):
         page.fill(f"#{field}", value)
-    page.click("#place-order")
-    page.wait_for_url("**/thanks/**")
-    return page.inner_text("#order-id")

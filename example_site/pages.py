@@ -119,7 +119,13 @@ CHECKOUT_FIELDS = (
 )
 
 
-def checkout_page(lines: list[Line], error: str | None = None) -> str:
+# a second click while the first submit is on its way would place a second order
+DISABLE_ON_SUBMIT = """<script>document.getElementById("checkout-form").addEventListener(
+"submit", function () { document.getElementById("place-order").disabled = true; });</script>"""
+
+
+def checkout_page(lines: list[Line], error: str | None = None, *,
+                  disable_on_submit: bool = True) -> str:
     if not lines:
         return cart_page(lines)
     inputs = "\n".join(
@@ -133,7 +139,7 @@ def checkout_page(lines: list[Line], error: str | None = None) -> str:
 <form id="checkout-form" method="post" action="/checkout">
 {inputs}
 <button id="place-order" type="submit">Place order</button>
-</form>"""
+</form>{DISABLE_ON_SUBMIT if disable_on_submit else ""}"""
 
 
 def thanks_page(order_id: str, total: Decimal, currency: str, email: str) -> str:
@@ -146,3 +152,87 @@ is confirmed.</p>
 
 def message_page(text: str) -> str:
     return f'<p id="message">{escape(text)}</p><p><a href="/">Back to the shop</a></p>'
+
+
+def consent_banner(*, fire_held: bool = True) -> str:
+    """A minimal CMP: Accept sets the consent cookie and runs the page's held tags
+    (``<script type="text/plain" data-consent>``), Deny sets it and runs nothing."""
+    activate = """document.querySelectorAll('script[data-consent]').forEach(function (held) {
+    var run = document.createElement('script'); run.text = held.text;
+    held.parentNode.replaceChild(run, held); });""" if fire_held else ""
+    return f"""<div id="consent-banner" role="dialog" aria-label="Cookie consent">
+<p>We use cookies for ads measurement.</p>
+<button id="consent-accept" type="button">Accept</button>
+<button id="consent-deny" type="button">Deny</button>
+</div>
+<script>
+(function () {{
+  function answer(value) {{
+    document.cookie = "shop_consent=" + value + "; path=/; max-age=31536000; SameSite=Lax";
+    document.getElementById("consent-banner").remove();
+  }}
+  document.getElementById("consent-accept").addEventListener("click", function () {{
+    answer("granted");
+    {activate}
+  }});
+  document.getElementById("consent-deny").addEventListener("click", function () {{
+    answer("denied");
+  }});
+}})();
+</script>
+"""
+
+
+def spa_body(product: Product, *, double_pageview: bool = False,
+             pageview_on_route: bool = True) -> str:
+    """The single-page checkout: #spa-view shows the route; the buttons change it with
+    history.pushState, and each change fires a virtual PageView (browser and, through
+    /spa/api/pageview, server, with one id)."""
+    fire = "pageview(); pageview();" if double_pageview else "pageview();"
+    on_route = fire if pageview_on_route else ""
+    return f"""<nav>
+<button id="spa-product" type="button">Product</button>
+<button id="spa-cart" type="button">Cart</button>
+<button id="spa-checkout" type="button">Checkout</button>
+</nav>
+<div id="spa-view"></div>
+<button id="spa-place-order" type="button">Place order</button>
+<script>
+(function () {{
+  var routeId = null;
+  function newId() {{ return "pageview." + Math.random().toString(16).slice(2, 14); }}
+  function pageview() {{
+    // one id per route change: a second call on the same change repeats it
+    fbq("track", "PageView", {{}}, {{eventID: routeId}});
+  }}
+  function serverPageview() {{
+    fetch("/spa/api/pageview", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{event_id: routeId, url: location.href}})}});
+  }}
+  function render() {{
+    var route = location.pathname.split("/").slice(2).join("/") || "home";
+    document.getElementById("spa-view").textContent = "route: " + route +
+      " ({escape(product.name)})";
+  }}
+  function go(path, first) {{
+    if (!first) {{ history.pushState({{}}, "", path); }}
+    routeId = newId();
+    render();
+    if (first) {{ pageview(); }} else {{ {on_route} }}
+    serverPageview();
+  }}
+  window.spaGo = go;
+  document.getElementById("spa-product").onclick = function () {{ go("/spa/product"); }};
+  document.getElementById("spa-cart").onclick = function () {{ go("/spa/cart"); }};
+  document.getElementById("spa-checkout").onclick = function () {{ go("/spa/checkout"); }};
+  document.getElementById("spa-place-order").onclick = function () {{
+    fetch("/spa/api/order", {{method: "POST", headers: {{"Content-Type": "application/json"}},
+      body: "{{}}"}}).then(function (r) {{ return r.json(); }}).then(function (order) {{
+        go("/spa/thanks/" + order.order_id);
+        fbq("track", "Purchase", order.custom_data, {{eventID: order.event_id}});
+      }});
+  }};
+  window.addEventListener("popstate", function () {{ go(location.pathname, true); }});
+  go(location.pathname, true);
+}})();
+</script>"""

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import secrets
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from . import pages
 from .capi_clients import PARAM_BUILDER_CLIENTS, param_builder_ids
 from .faults import FAULT_COOKIE, FAULT_HEADER, ActiveFaults
 from .pages import Line, Product
+from .psp import PaymentProvider
 from .trackers import ServerCall, TrackerConfig, load_trackers
 from .tracking import (
     PURCHASE,
@@ -34,6 +36,8 @@ from .tracking import (
 log = logging.getLogger("example_site")
 
 SESSION_COOKIE = "shop_session"
+#: the CMP's answer: "granted" or "denied"; absent, the banner asks
+CONSENT_COOKIE = "shop_consent"
 MAX_FORM_BYTES = 64 * 1024
 
 PRODUCTS: dict[str, Product] = {
@@ -60,6 +64,10 @@ class ShopConfig:
     capi_client: str = "json"
     #: the other platforms the shop tracks, each with its tag id, API URL and client
     trackers: dict[str, TrackerConfig] = field(default_factory=dict)
+    #: a minimal CMP: tags wait for the visitor's consent (cookie CONSENT_COOKIE)
+    consent_banner: bool = False
+    #: checkout pays on a payment provider's page on another host (example_site.psp)
+    payment_provider: bool = False
 
 
 @dataclass
@@ -78,6 +86,8 @@ class Order:
     customer: Customer
     lines: list[Line]
     purchase: TrackedEvent
+    #: how often the thank-you page was shown: only the first view fires Purchase
+    views: int = 0
 
     @property
     def total(self) -> Decimal:
@@ -176,6 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.faults = ActiveFaults.parse(self.cookies.get(FAULT_COOKIE),
                                          self.headers.get(FAULT_HEADER))
         self._set_cookies: list[str] = []
+        self._cache_control = "no-store"
         path = unquote(urlsplit(self.path).path)
         parts = [p for p in path.split("/") if p]
         try:
@@ -193,6 +204,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._place_order()
             elif method == "GET" and len(parts) == 2 and parts[0] == "thanks":
                 self._thanks(parts[1])
+            elif method == "GET" and path == "/payment/return":
+                self._payment_return()
+            elif method == "POST" and path == "/spa/api/pageview":
+                self._spa_pageview()
+            elif method == "POST" and path == "/spa/api/order":
+                self._spa_order()
+            elif method == "GET" and (path == "/spa" or path.startswith("/spa/")):
+                self._spa()
             elif method == "GET" and path == "/favicon.ico":
                 self._send(204, b"", "image/x-icon")
             else:
@@ -206,6 +225,17 @@ class _Handler(BaseHTTPRequestHandler):
         length = min(int(self.headers.get("Content-Length") or 0), MAX_FORM_BYTES)
         raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         return {key: values[0] for key, values in parse_qs(raw, keep_blank_values=True).items()}
+
+    def _json(self) -> dict[str, Any]:
+        length = min(int(self.headers.get("Content-Length") or 0), MAX_FORM_BYTES)
+        try:
+            data = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _send_json(self, status: int, data: dict[str, Any]) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json")
 
     def _session(self) -> Session:
         state = self.shop.state
@@ -238,6 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
             fbc=fbc,
             cookies=dict(self.cookies),
             page_url=self._page_url(self.path),
+            limited_use=self._consent() != "granted"
+            and "server_ignores_consent" not in self.faults,
         )
 
     def _send(self, status: int, body: bytes, content_type: str,
@@ -245,7 +277,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        # no-cache, not no-store, for the thank-you page: Chromium keeps no-store pages
+        # out of the back-forward cache, and a real shop's confirmation is usually in it
+        self.send_header("Cache-Control", self._cache_control)
         for cookie in self._set_cookies:
             self.send_header("Set-Cookie", cookie)
         for key, value in (extra or {}).items():
@@ -291,11 +325,28 @@ class _Handler(BaseHTTPRequestHandler):
                                           customer_for_tags)
             script += ("<script>" + tracker.head(config, customer_for_tags) + "\n"
                        + "\n".join(calls) + "</script>")
+        consent = self._consent()
+        if consent != "granted" and "pixel_before_consent" not in self.faults:
+            # denied: no tag at all; not answered yet: held as text/plain until accepted,
+            # the way CMPs hold tags
+            script = "" if consent == "denied" else script.replace(
+                "<script>", '<script type="text/plain" data-consent="marketing">')
+        if consent is None:
+            body = pages.consent_banner(
+                fire_held="no_fire_after_consent" not in self.faults) + body
         html = pages.layout(title, body, script).encode("utf-8")
         sends = self._server_sends(events)
         self._send(status, html, "text/html; charset=utf-8")
         # queued after the response is written: tracking never delays the page
         self.shop.submit(sends)
+
+    def _consent(self) -> str | None:
+        """"granted", "denied", or None while the banner asks; always "granted" in a
+        shop without the banner."""
+        if not self.config.consent_banner:
+            return "granted"
+        answer = self.cookies.get(CONSENT_COOKIE)
+        return answer if answer in ("granted", "denied") else None
 
     def _server_sends(self, events: list[TrackedEvent], customer: Customer | None = None
                       ) -> list[CapiSend | ServerCall]:
@@ -311,6 +362,7 @@ class _Handler(BaseHTTPRequestHandler):
             test_event_code=self.config.test_event_code,
             customer=customer,
             checkout_url=self._page_url("/checkout"),
+            limited_use=ctx.limited_use,
         )
 
     def _page_view(self) -> TrackedEvent:
@@ -368,7 +420,8 @@ class _Handler(BaseHTTPRequestHandler):
         if lines:
             events.append(TrackedEvent("InitiateCheckout", new_event_id("InitiateCheckout"),
                                        basket_custom_data(lines), self._page_url(self.path)))
-        self._render("Checkout", pages.checkout_page(lines), events)
+        self._render("Checkout", pages.checkout_page(
+            lines, disable_on_submit="place_order_not_disabled" not in self.faults), events)
 
     def _place_order(self) -> None:
         form = self._form()
@@ -401,11 +454,33 @@ class _Handler(BaseHTTPRequestHandler):
         purchase = TrackedEvent(PURCHASE, purchase_event_id(order_id), custom_data,
                                 self._page_url(location))
         with self.shop.state.lock:
+            # the cart empties when the confirmation is shown, as in many shops: a
+            # second submit before that places a second order (the Place-order button
+            # is disabled on submit against it)
             self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
-            session.cart.clear()
-            session.pending_adds.clear()
+        if self.shop.psp is not None:
+            # paid on the provider's page; the order is confirmed (and the server
+            # Purchase sent) when the provider sends the shopper back
+            host = "localhost" if "psp_return_other_host" in self.faults else \
+                (self.headers.get("Host") or "").split(":")[0]
+            port = self.server.server_address[1]
+            back = f"http://{host}:{port}/payment/return?order={order_id}"
+            self._redirect(f"{self.shop.psp.url}/pay?" + urlencode(
+                {"order": order_id, "amount": f"{custom_data['value']:.2f}", "return": back}))
+            return
         sends = self._server_sends([purchase], customer)
         self._redirect(location)
+        self.shop.submit(sends)
+
+    def _payment_return(self) -> None:
+        order_id = parse_qs(urlsplit(self.path).query).get("order", [""])[0]
+        order = self.shop.state.orders.get(order_id)
+        if order is None:
+            self._message(404, "No such order")
+            return
+        # this request's cookies (_fbp, _fbc) are what the server copy can carry
+        sends = self._server_sends([order.purchase], order.customer)
+        self._redirect(f"/thanks/{order_id}")
         self.shop.submit(sends)
 
     def _thanks(self, order_id: str) -> None:
@@ -415,9 +490,62 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = pages.thanks_page(order.order_id, order.total,
                                  order.lines[0].product.currency, order.customer.email)
-        # the server Purchase already went out when the order was placed
-        self._render("Thank you", body, [self._page_view()], browser_only=[order.purchase],
+        session = self._session()
+        with self.shop.state.lock:
+            order.views += 1
+            first_view = order.views == 1
+            if first_view:
+                session.cart.clear()
+                session.pending_adds.clear()
+        # the server Purchase already went out when the order was placed; the browser's
+        # fires on the first view only, so a reload or a second tab counts nothing again
+        purchase = [order.purchase] if first_view else []
+        if not first_view and "thanks_refire_new_id" in self.faults:
+            purchase = [replace(order.purchase, event_id=new_event_id(PURCHASE))]
+        self._cache_control = "private, no-cache"
+        self._render("Thank you", body, [self._page_view()], browser_only=purchase,
                      customer=order.customer)
+
+
+    # --- the single-page checkout (/spa): routes by history.pushState -----------------
+
+    def _spa(self) -> None:
+        """The shell of every /spa route: the router renders the route and fires a
+        virtual PageView on each change, its server copy through /spa/api/pageview."""
+        self._session()
+        script = browser_script(self.config.pixel_id, [], self.faults)
+        product = PRODUCTS["sku-1"]
+        html = pages.layout("Quick checkout", pages.spa_body(
+            product, double_pageview="spa_double_pageview" in self.faults,
+            pageview_on_route="spa_no_route_pageview" not in self.faults), script)
+        self._send(200, html.encode("utf-8"), "text/html; charset=utf-8")
+
+    def _spa_pageview(self) -> None:
+        data = self._json()
+        event_id, url = str(data.get("event_id") or ""), str(data.get("url") or "")
+        if not event_id.startswith("pageview.") or not url.startswith("http"):
+            self._send_json(400, {"error": "event_id and url are required"})
+            return
+        sends = self._server_sends([TrackedEvent("PageView", event_id, {}, url)])
+        self._send_json(200, {"ok": True})
+        self.shop.submit(sends)
+
+    def _spa_order(self) -> None:
+        data = self._json()
+        product = PRODUCTS["sku-1"]
+        customer = Customer(email=str(data.get("email") or "spa@example.com"))
+        order_id = self.shop.state.next_order_id()
+        lines = [Line(product, 1)]
+        custom_data = basket_custom_data(lines)
+        custom_data.update(content_type="product", order_id=order_id)
+        purchase = TrackedEvent(PURCHASE, purchase_event_id(order_id), custom_data,
+                                self._page_url(f"/spa/thanks/{order_id}"))
+        with self.shop.state.lock:
+            self.shop.state.orders[order_id] = Order(order_id, customer, lines, purchase)
+        sends = self._server_sends([purchase], customer)
+        self._send_json(200, {"order_id": order_id, "event_id": purchase.event_id,
+                              "custom_data": custom_data})
+        self.shop.submit(sends)
 
 
 class ShopServer:
@@ -429,11 +557,15 @@ class ShopServer:
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._sender: CapiSender | None = None
+        #: the payment provider's server, when checkout pays on its page
+        self.psp: PaymentProvider | None = None
 
     def start(self) -> ShopServer:
         if self._httpd is not None:
             return self
         cfg = self.config
+        if cfg.payment_provider:
+            self.psp = PaymentProvider(cfg.host).start()
         self._sender = CapiSender(cfg.graph_url, cfg.api_version,
                                   timeout=cfg.http_timeout, backoff=cfg.retry_backoff,
                                   client=cfg.capi_client)
@@ -472,6 +604,9 @@ class ShopServer:
         if self._sender is not None:
             self._sender.close(self.config.drain_timeout)
             self._sender = None
+        if self.psp is not None:
+            self.psp.stop()
+            self.psp = None
 
     def __enter__(self) -> ShopServer:
         return self.start()

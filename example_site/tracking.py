@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from .faults import ActiveFaults
 
@@ -105,6 +106,9 @@ class RequestContext:
     cookies: dict[str, str] = field(default_factory=dict)
     #: the URL of the page the request is for
     page_url: str | None = None
+    #: the visitor did not consent (the banner's Deny, or no answer yet): server calls
+    #: must carry each platform's limited-use flag
+    limited_use: bool = False
 
 
 # --- normalization per Meta's customer information parameter rules -----------------
@@ -219,7 +223,35 @@ def browser_script(
         if delay:
             call = f"setTimeout(function () {{ {call} }}, {int(delay * 1000)});"
         lines.extend([call] * copies)
+        if event.name == PURCHASE:
+            lines.extend(_journey_faults(pixel_id, custom_data, faults))
     return "<script>" + "\n".join(lines) + "</script>"
+
+
+# a fresh id made in the browser, as a tag that generates its own event ids does
+_FRESH_ID = "'purchase.' + Math.random().toString(16).slice(2, 14)"
+
+
+def _journey_faults(pixel_id: str, custom_data: dict[str, Any],
+                    faults: ActiveFaults) -> list[str]:
+    """Thank-you page code that re-fires Purchase on one journey (back-forward cache,
+    a slow or dropped connection), each time under a fresh id."""
+    refire = f"fbq('track', 'Purchase', {js(custom_data)}, {{eventID: {_FRESH_ID}}});"
+    lines = []
+    if "pageshow_refire" in faults:
+        lines.append("window.addEventListener('pageshow', function (e) { "
+                     f"if (e.persisted) {{ {refire} }} }});")
+    if "offline_resend_new_id" in faults:
+        lines.append(f"window.addEventListener('online', function () {{ {refire} }});")
+    if "slow_fallback_beacon" in faults:
+        query = urlencode({"id": pixel_id, "ev": PURCHASE,
+                           **{f"cd[{k}]": custom_data[k] for k in ("value", "currency",
+                                                                    "order_id")
+                              if k in custom_data}})
+        lines.append("if (performance.now() > 1000) { new Image().src = "
+                     f"{js('https://www.facebook.com/tr/?' + query + '&eid=')} + "
+                     f"{_FRESH_ID}; }}")
+    return lines
 
 
 # --- server side ---------------------------------------------------------------------
@@ -256,6 +288,7 @@ def server_sends(
     test_event_code: str | None = None,
     customer: Customer | None = None,
     checkout_url: str | None = None,
+    limited_use: bool = False,
 ) -> list[CapiSend]:
     """The Conversions API requests for ``events`` under ``faults``."""
     # transport faults: a misconfigured backend gets these wrong for every call
@@ -271,6 +304,10 @@ def server_sends(
         if purchase and "no_server_purchase" in faults:
             continue
         event = _server_event(tracked, ctx, customer if purchase else None)
+        if limited_use:
+            # Meta's Limited Data Use: what a visitor without consent may be sent with
+            event.update(data_processing_options=["LDU"], data_processing_options_country=0,
+                         data_processing_options_state=0)
         if purchase:
             _apply_purchase_faults(event, faults, ctx, customer, checkout_url)
         delay = faults.seconds("server_delay") if purchase and "server_delay" in faults else 0.0

@@ -4,8 +4,10 @@ events deduplicate, in a real browser, through a real proxy and sink."""
 from .assertions import (
     PixelcheckAssertionError,
     assert_deduplicated,
+    assert_exactly_once,
     assert_no_duplicate_triggers,
     assert_pii_hashed,
+    assert_server_covers_blocked,
     expect_findings,
 )
 from .capture import Pixelcheck, WaitTimeout
@@ -24,6 +26,7 @@ from .pii import (
     match_key_coverage,
     normalize,
 )
+from .spa import assert_pageview_per_route
 
 __all__ = [
     "CATALOGUE",
@@ -42,8 +45,11 @@ __all__ = [
     "PixelcheckAssertionError",
     "WaitTimeout",
     "assert_deduplicated",
+    "assert_exactly_once",
     "assert_no_duplicate_triggers",
+    "assert_pageview_per_route",
     "assert_pii_hashed",
+    "assert_server_covers_blocked",
     "expect_findings",
     "check_pii",
     "coverage_table",

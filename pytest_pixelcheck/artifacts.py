@@ -64,6 +64,8 @@ def event_dict(event: Event) -> dict[str, Any]:
         "custom_data": event.custom_data,
         "error": event.error,
         "rejection": event.extra.get("rejection"),
+        # stopped on purpose by the test (block_browser, an ad blocker, sink.refuse)
+        **({"blocked": event.extra["blocked"]} if event.extra.get("blocked") else {}),
         # where the access token travelled (query, form, json), never the token
         "token_location": event.extra.get("token_location"),
         "request": None if raw is None else {

@@ -11,9 +11,11 @@ from typing import Any
 
 from . import platforms
 from .capture import Pixelcheck
+from .diagnosis import in_platform_words
 from .events import Event, Source
-from .findings import CATALOGUE, SEVERITY_RANK, Finding, Severity
-from .matching import MatchResult, settled
+from .exactly_once import exactly_once
+from .findings import CATALOGUE, SEVERITY_RANK, Finding, Severity, register_codes
+from .matching import MatchResult, accepted, blocked, settled
 from .pii import (
     ABSENT,
     HASHED,
@@ -116,7 +118,8 @@ def assert_deduplicated(
         platforms.get(platform)  # an unknown platform is a usage error, said early
     timeout = pixelcheck.default_timeout if timeout is None else timeout
     fail_on = fail_on or pixelcheck.fail_on
-    pixelcheck.wait_until(lambda evs: settled(evs, names, platform), timeout)
+    pixelcheck.wait_until(
+        lambda evs: settled(evs, names, platform, pixelcheck.expected_side), timeout)
 
     result, all_findings = pixelcheck.evaluate(platform)
     # A browser that went around the proxy explains a missing event of any name.
@@ -381,3 +384,178 @@ def check_expectation(pixelcheck: Pixelcheck, codes: Iterable[str], *,
     if verdict is not None:
         raise PixelcheckAssertionError(verdict[1], verdict[0])
     return [f for f in findings if f.code in expected]
+
+
+# --- exactly once -----------------------------------------------------------------------
+
+
+def assert_exactly_once(
+    pixelcheck: Pixelcheck,
+    event_name: str,
+    *,
+    key: str | None = None,
+    platform: str | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Fail unless each platform counted ``event_name`` exactly once across everything
+    the test did (reloads, back buttons, double clicks, second tabs).
+
+    Copies that share the platform's dedup key are one conversion, however many there
+    are; copies under different ids are conversions the platform counts each.
+    ``key``: the order (``order_id``) the conversion belongs to; its copies are those
+    whose event id contains it or whose custom data names it. Without ``key`` every
+    ``event_name`` of the test must be one conversion per platform: use that after
+    ``journeys.double_submit``, where a second order brings its own id. Returns the
+    conversions per platform. The failure names the platform and the journey
+    (``pytest_pixelcheck.journeys``) that added each extra conversion.
+    """
+    __tracebackhide__ = True
+    if platform is not None:
+        platforms.get(platform)
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+    counted, findings = exactly_once(pixelcheck, event_name, key=key, platform=platform,
+                                     timeout=timeout)
+    in_platform_words(findings)
+    whose = f" for {key!r}" if key is not None else ""
+    problems = []
+    if not counted:
+        problems.append(f"no {event_name!r} event{whose} was captured from either side "
+                        f"within {timeout:g}s: there was nothing to count")
+    for name, conversions in counted.items():
+        if not conversions:
+            problems.append(f"{name} counted {event_name}{whose} 0 times: every copy was "
+                            "refused by the platform (see the findings below)")
+    if not problems and not findings:
+        return counted
+    scope = f"{event_name!r}" + (f", key={key!r}" if key is not None else "")
+    counts = ", ".join(f"{name} {len(c)}x" for name, c in counted.items()) or "nothing"
+    lines = [f"assert_exactly_once({scope}) failed: counted {counts}"
+             + (" [counted-more-than-once]" if findings else "")]
+    lines += [f"  {p}" for p in problems]
+    if findings:
+        lines.append(findings_text(findings, width=MESSAGE_WIDTH))
+    others = [f for f in pixelcheck.findings(platform)
+              if f.involves([event_name]) and f.severity != "info"]
+    if others:
+        lines.append(f"other findings ({count_severities(others)}):")
+        lines.append(findings_text(others, width=MESSAGE_WIDTH))
+    if pixelcheck.journey_steps:
+        lines.append("journeys: " + " -> ".join(n for n, _ in pixelcheck.journey_steps))
+    lines.append("events captured in this test:")
+    lines.append(events_table(pixelcheck.match(platform), width=MESSAGE_WIDTH))
+    pixelcheck.failed_assertions += 1
+    raise PixelcheckAssertionError("\n".join(lines), findings)
+
+
+# --- the browser side blocked -----------------------------------------------------------
+
+register_codes({
+    "blocked-not-covered": ("error", "a conversion hidden from the browser side never "
+                                     "reached the server"),
+})
+
+
+def _covered(blocked_event: Event, server: Sequence[Event]) -> bool:
+    platform = platforms.get(blocked_event.platform)
+    key = platform.dedup_key(blocked_event)
+    return any(s.platform == blocked_event.platform and accepted(s) and (
+        platform.dedup_key(s) == key if key is not None
+        else s.event_name == blocked_event.event_name) for s in server)
+
+
+def _hidden_conversions(events: Sequence[Event]) -> list[Event]:
+    """Browser conversions a blocker (or block_browser) stopped."""
+    out = []
+    for event in events:
+        if event.source != "browser" or not blocked(event) or not event.decoded \
+                or event.extra.get("not_a_conversion"):
+            continue
+        try:
+            platform = platforms.get(event.platform)
+        except KeyError:
+            continue
+        if platform.deduplicates(event.event_name):
+            out.append(event)
+    return out
+
+
+def assert_server_covers_blocked(
+    pixelcheck: Pixelcheck,
+    event_name: str | Iterable[str] | None = None,
+    *,
+    timeout: float | None = None,
+) -> list[Event]:
+    """Fail unless every conversion the ad blocker (``pixelcheck.ad_blocker``) or
+    ``pixelcheck.block_browser`` hid from the platform still reached it from the server:
+    the server copy a visitor with a blocker is counted by.
+
+    A blocker that stops the tag library leaves no hit to see: name the conversions
+    (``event_name``) and each must have arrived from the server. Returns the server
+    events that cover them.
+    """
+    __tracebackhide__ = True
+    names = _names(event_name)
+    timeout = pixelcheck.default_timeout if timeout is None else timeout
+
+    def uncovered(events: list[Event]) -> tuple[list[Event], list[str]]:
+        server = [e for e in events if e.source == "server" and e.decoded]
+        hidden = [e for e in _hidden_conversions(events)
+                  if names is None or e.event_name in names]
+        missing = [e for e in hidden if not _covered(e, server)]
+        absent = [n for n in names or [] if not any(
+            e.event_name == n and accepted(e) for e in server)]
+        return missing, absent
+
+    pixelcheck.wait_until(lambda evs: uncovered(evs) == ([], []), timeout)
+    events = pixelcheck.events
+    missing, absent = uncovered(events)
+    hidden = [e for e in _hidden_conversions(events) if names is None or e.event_name in names]
+    libraries = sorted({entry.url.split("?", 1)[0] for entry in pixelcheck.traffic()
+                        if entry.handled_by == "blocked" and _is_library(entry.url)})
+    problems = []
+    if not hidden and not libraries and names is None:
+        problems.append("nothing was blocked: switch the browser side off first with "
+                        "pixelcheck.block_browser() or pixelcheck.ad_blocker(...)")
+    if libraries and not names and not hidden:
+        problems.append(f"the blocker stopped the tag librar{'ies' if len(libraries) > 1 else 'y'}"
+                        f" {', '.join(libraries)}, so no event ever fired to compare: name "
+                        "the conversions, e.g. assert_server_covers_blocked(pixelcheck, "
+                        "'Purchase')")
+    findings = [Finding(
+        "blocked-not-covered",
+        f"browser {e.event_name} id={e.event_id!r} was blocked ({blocked(e)}) and no "
+        f"server copy reached {e.platform}: a visitor with this blocker is never counted",
+        f"send {e.event_name} from the backend too, with the same event id as the tag, so "
+        "the platform counts visitors whose blocker hides the pixel",
+        [e], [], e.platform, e.event_name) for e in missing]
+    findings += [Finding(
+        "blocked-not-covered",
+        f"no server {name} reached any platform"
+        + (f", and the blocker stopped {', '.join(libraries)}" if libraries else "")
+        + ": a visitor with this blocker is never counted",
+        f"send {name} from the backend too (the platform's server API)", [], [], None, name)
+        for name in absent]
+    in_platform_words(findings)
+    if not problems and not findings:
+        covered = [s for s in events if s.source == "server" and accepted(s)
+                   and (names is None or s.event_name in names)]
+        return covered
+    scope = ", ".join(repr(n) for n in names) if names else "every blocked conversion"
+    lines = [f"assert_server_covers_blocked({scope}) failed"
+             + (f": {count_severities(findings)} [blocked-not-covered]" if findings else
+                ": nothing to check")]
+    lines += [f"  {p}" for p in problems]
+    if findings:
+        lines.append(findings_text(findings, width=MESSAGE_WIDTH))
+    if libraries and findings:
+        lines.append(f"  tag libraries blocked: {', '.join(libraries)}")
+    lines.append("events captured in this test:")
+    lines.append(events_table(pixelcheck.match(), width=MESSAGE_WIDTH))
+    pixelcheck.failed_assertions += 1
+    raise PixelcheckAssertionError("\n".join(lines), findings)
+
+
+def _is_library(url: str) -> bool:
+    from .wire import host_of, path_of
+
+    return platforms.for_library(host_of(url), path_of(url)) is not None

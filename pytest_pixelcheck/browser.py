@@ -161,6 +161,9 @@ class BrowserSession:
             slow_mo=self.slow_mo,
             args=chromium_args(self.ca_spki, extra),
             **routing,
+            # Playwright turns the back-forward cache off; real browsers have it, and a
+            # page restored from it (journeys.back_forward) is where pixels re-fire
+            ignore_default_args=["--disable-back-forward-cache"],
         )
         self.startup_seconds = time.perf_counter() - started
         return self

@@ -6,10 +6,15 @@ the position where the test started.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from . import platforms
 from .artifacts import status_classes
+from .consent import ConsentStep, consent_findings, page_of
+from .crossdomain import lost_identities
 from .diagnosis import DiagnosisSettings, diagnose, in_platform_words
 from .events import AppendLog, Event, EventStore, Source
 from .findings import SEVERITY_RANK, Finding, register_codes
@@ -21,12 +26,19 @@ from .proxy import PixelProxy, TrafficEntry
 from .redact import known_secrets, scrub
 from .report import test_report
 from .safety import exposed_tokens, test_event_codes, unexpected_pixels, untrusted_proxy
-from .sink import ConversionSink
+from .sink import ConversionSink, Switch
 from .site_traffic import SiteResponses
+
+if TYPE_CHECKING:
+    from .adblocking import AdBlocker
 
 register_codes({
     "late-from-earlier-test": ("info", "a late server call of an earlier test was set aside"),
+    "side-not-isolated": ("error", "a side the test switched off still reached the platform"),
 })
+
+#: the twin-missing code each expected side makes moot (server_only: no browser twins)
+_MOOT_WHEN_ONE_SIDE = {"server": "browser-event-missing", "browser": "server-event-missing"}
 
 
 class WaitTimeout(AssertionError):
@@ -79,6 +91,18 @@ class Pixelcheck:
         #: how many pixelcheck assertions failed in this test; a passed test with some
         #: caught them (pytest.raises) and still counts in the session's rates
         self.failed_assertions = 0
+        #: (journey name, store position where it began), in order: see journey()
+        self.journey_steps: list[tuple[str, int]] = []
+        #: the one side this test's verdicts expect ("server" after server_only(),
+        #: "browser" after browser_only()); None: both
+        self.expected_side: Source | None = None
+        #: URLs the watched pages' main frames committed, loads and route changes alike
+        #: (see watch_routes())
+        self.routes: list[str] = []
+        #: the visitor's consent answers, in order (see consent())
+        self.consent_steps: list[ConsentStep] = []
+        #: gives the pixelcheck_consent_hook that sets consent in the site's CMP
+        self.consent_hook: Callable[[], Callable[[bool], Any] | None] | None = None
 
     def __repr__(self) -> str:
         events = self.events
@@ -145,6 +169,131 @@ class Pixelcheck:
     def earlier_events(self) -> list[Event]:
         """Events of the session before this test (to catch ids reused across tests)."""
         return self.store.since(0)[: self.mark]
+
+    # --- isolating one side -------------------------------------------------------------
+
+    def block_browser(self, platform: str | None = None) -> Switch:
+        """Drop ``platform``'s collection hits (None: every platform's) at the proxy, as
+        an ad blocker does: the pixel sees a network error. The hits are still captured
+        and shown as blocked; the platform counts none. Lasts until the returned
+        context manager exits, or the test ends."""
+        if self.proxy is None:
+            raise RuntimeError("block_browser needs the proxy (the pixelcheck fixture has it)")
+        if platform is not None:
+            platforms.get(platform)  # a typo is a usage error, said here
+        proxy = self.proxy
+        proxy.blocked_platforms.add(platform)
+        return Switch(lambda: proxy.blocked_platforms.discard(platform))
+
+    def ad_blocker(self, context: Any, *filter_lists: str | Path) -> AdBlocker:
+        """Block in ``context`` (a Playwright browser context or page) what the filter
+        lists (Adblock Plus / EasyPrivacy syntax) block, as a visitor's blocker does:
+        tag libraries and collection hits fail with ``blockedbyclient``. Blocked hits are
+        kept and shown as blocked. Lasts until the returned blocker's ``with`` block
+        ends or ``remove()``; a fresh context per test starts without it."""
+        from .adblocking import AdBlocker
+
+        traffic = self.proxy.traffic if self.proxy is not None else None
+        return AdBlocker(filter_lists, self.store, traffic).install(context)
+
+    def server_only(self) -> Switch:
+        """Verdicts expect the server side alone from here to the test's end (step 2 of
+        debugging double counting: the browser blocked): no browser twin is missing, and
+        a browser copy that still reached the platform is a ``side-not-isolated``
+        finding. The test's report judges it the same way; as a ``with`` block it ends
+        with the block."""
+        return self._one_side("server")
+
+    def browser_only(self) -> Switch:
+        """Verdicts expect the browser side alone from here to the test's end (step 1:
+        the server side off, e.g. ``pixelcheck_sink.refuse()``): no server twin is
+        missing, and a server call the platform still counted is a
+        ``side-not-isolated`` finding."""
+        return self._one_side("browser")
+
+    def _one_side(self, side: Source) -> Switch:
+        self.expected_side = side
+
+        def both() -> None:
+            self.expected_side = None
+        return Switch(both)
+
+    def _one_side_findings(self, result: MatchResult, found: list[Finding]) -> list[Finding]:
+        side = self.expected_side
+        if side is None:
+            return found
+        kept = [f for f in found if f.code != _MOOT_WHEN_ONE_SIDE[side]]
+        other = "browser" if side == "server" else "server"
+        set_aside = {id(e) for e in result.blocked + result.rejected + result.mirrors}
+        leaked = [e for e in result.events if e.source == other and e.decoded
+                  and id(e) not in set_aside and not e.extra.get("not_a_conversion")]
+        switched = ("pixelcheck.server_only(): the browser side is off" if side == "server"
+                    else "pixelcheck.browser_only(): the server side is off")
+        for event in leaked:
+            kept.append(Finding(
+                "side-not-isolated",
+                f"{other} {event.event_name} id={event.event_id!r} reached the platform "
+                f"though {switched}",
+                ("switch the browser side off too: pixelcheck.block_browser() or an ad "
+                 "blocker (pixelcheck.ad_blocker)") if other == "browser" else
+                ("switch the server side off too: pixelcheck_sink.refuse(), or the "
+                 "backend's own switch for its server calls"),
+                [event], [], event.platform, event.event_name))
+        return kept
+
+    # --- single-page apps ---------------------------------------------------------------
+
+    def watch_routes(self, page: Any) -> list[str]:
+        """Record every URL ``page`` shows from now on: page loads and a single-page
+        app's route changes (history.pushState, popstate) alike, for
+        ``assert_pageview_per_route``. Returns the live list."""
+        def committed(frame: Any) -> None:
+            if frame == page.main_frame and frame.url.startswith("http"):
+                self.routes.append(frame.url)
+
+        if page.url.startswith("http"):
+            self.routes.append(page.url)
+        page.on("framenavigated", committed)
+        return self.routes
+
+    # --- consent --------------------------------------------------------------------------
+
+    def consent(self, granted: bool = True) -> None:
+        """The visitor answers the consent banner (``granted=False``: denies) from here
+        on, set in the site's CMP by the ``pixelcheck_consent_hook`` fixture. From the
+        first answer on the capture is judged against consent: tags before consent,
+        server events without the platform's limited-use flag, held events that never
+        fire once consent comes (see ``pytest_pixelcheck.consent``)."""
+        hook = self.consent_hook() if self.consent_hook is not None else None
+        if hook is None:
+            raise RuntimeError(
+                "pixelcheck.consent() needs the site's consent banner wired: define a "
+                "pixelcheck_consent_hook fixture returning set_consent(granted: bool), e.g. "
+                "one that clicks the banner's Accept / Deny button or sets the CMP's cookie")
+        traffic = self.proxy.traffic if self.proxy is not None else None
+        page = page_of(traffic.since(self.traffic_mark)) if traffic is not None else None
+        self.consent_steps.append(ConsentStep(
+            bool(granted), self.store.mark(), traffic.mark() if traffic is not None else 0,
+            page))
+        hook(bool(granted))
+
+    # --- journeys ---------------------------------------------------------------------
+
+    @contextmanager
+    def journey(self, name: str) -> Iterator[None]:
+        """Mark what arrives from here on as caused by journey ``name`` (a reload, a
+        back button, ...), so a verdict can say which journey added a copy. The
+        helpers of ``pytest_pixelcheck.journeys`` use it; so can a test's own steps."""
+        self.journey_steps.append((name, self.store.mark()))
+        yield
+
+    def journey_of(self, event: Event) -> str:
+        """The journey step during which ``event`` arrived."""
+        named = "the test's own steps"
+        for name, position in self.journey_steps:
+            if event.seq >= position:
+                named = f"journey {name!r}"
+        return named
 
     # --- waiting ----------------------------------------------------------------------
 
@@ -268,6 +417,11 @@ class Pixelcheck:
         found += unexpected_pixels(result.events, self.allowed_pixels)
         found += untrusted_proxy(tls_failures)
         found += [_straggler_finding(e) for e in late]
+        found = self._one_side_findings(result, found)
+        if self.routes:
+            found += lost_identities(result.events, self.routes)
+        found = consent_findings(result, found, self.consent_steps,
+                                 list(enumerate(traffic, start=self.traffic_mark)))
         in_platform_words(found)
         # stable: diagnose's own order holds within a severity
         return result, sorted(found, key=lambda f: -SEVERITY_RANK[f.severity])

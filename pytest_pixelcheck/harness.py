@@ -145,6 +145,7 @@ class Harness:
     def capture(self, test_id: str | None = None) -> Pixelcheck:
         # Faults and token a previous test injected into the sink end with it.
         self.sink.reset()
+        self.proxy.blocked_platforms.clear()
         self.store.current_test = test_id
         if self.attachment is not None:
             self.attachment.begin(test_id)

@@ -96,6 +96,9 @@ class MatchResult:
     #: second copies of a hit the tag sends to another host too (GA4's doubleclick
     #: ping): the same event, counted once
     mirrors: list[Event] = field(default_factory=list)
+    #: copies a test stopped on purpose (pixelcheck.block_browser, an ad blocker,
+    #: pixelcheck_sink.refuse): captured and shown, never counted by the platform
+    blocked: list[Event] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     @property
@@ -165,6 +168,7 @@ class MatchResult:
             rejected=[e for e in self.rejected if keep(e)],
             unmerged_by_design=[e for e in self.unmerged_by_design if keep(e)],
             mirrors=[e for e in self.mirrors if keep(e)],
+            blocked=[e for e in self.blocked if keep(e)],
             events=[e for e in self.events if keep(e) or (not e.decoded
                                                           and e.event_name is None)],
         )
@@ -197,6 +201,9 @@ def match_events(events: Iterable[Event], platform: str | None = None) -> MatchR
             continue
         if event.extra.get("mirror_of"):
             result.mirrors.append(event)
+            continue
+        if blocked(event):
+            result.blocked.append(event)
             continue
         if not accepted(event):
             result.rejected.append(event)
@@ -231,16 +238,21 @@ def match_events(events: Iterable[Event], platform: str | None = None) -> MatchR
 
 
 def settled(events: list[Event], names: list[str] | None = None,
-            platform: str | None = None) -> bool:
+            platform: str | None = None, side: Source | None = None) -> bool:
     """True when every in-scope conversion has both its copies: nothing left to wait for.
 
     ``names`` None means every event name; otherwise each named event must also
-    have arrived from both sides at least once.
+    have arrived from both sides at least once. ``side``: the test expects that side
+    alone (``Pixelcheck.server_only``): each named event (or any event) from it is enough.
     """
     def in_scope(event: Event) -> bool:
         return names is None or event.event_name in names
 
     result = match_events(events, platform)
+    if side is not None:
+        arrived = {e.event_name for e in result.events
+                   if e.source == side and e.decoded and in_scope(e)}
+        return bool(arrived) if names is None else set(names) <= arrived
     if any(in_scope(e) for e in result.browser_only + result.server_only):
         return False
     # events a platform never merges (GA4's page_view) have no twin to wait for
@@ -255,10 +267,18 @@ def settled(events: list[Event], names: list[str] | None = None,
                for name in names)
 
 
+def blocked(event: Event) -> str | None:
+    """What stopped this copy on its way to the platform, when a test did it on purpose
+    (``pixelcheck.block_browser``, an ad blocker's filter, ``pixelcheck_sink.refuse``)."""
+    return event.extra.get("blocked")
+
+
 def accepted(event: Event) -> bool:
     """False for a server event the platform did not count: answered with an error
     status, or refused inside a 2xx answer (TikTok's ``code``, GA4's silent drops),
     which the platform notes as ``extra["rejected_by_platform"]``."""
+    if blocked(event):
+        return False
     if event.source != "server":
         return True
     if event.extra.get("rejected_by_platform"):

@@ -284,11 +284,21 @@ def pixelcheck(pixelcheck_harness: Harness, request: pytest.FixtureRequest) -> P
     watch = _page_requests(request.config)
     capture.watch_page_requests(watch.log)
     capture.watch_failed_requests(watch.failed.log, watch.failed.flush)
+    capture.consent_hook = lambda: request.getfixturevalue("pixelcheck_consent_hook")
     request.node.stash[_CAPTURE_KEY] = capture
     attachment = pixelcheck_harness.attachment
     if attachment is not None:
         request.addfinalizer(attachment.end)
     return capture
+
+
+@pytest.fixture
+def pixelcheck_consent_hook() -> Any:
+    """How ``pixelcheck.consent(granted)`` sets the visitor's answer in the site's own
+    consent banner: override it in a conftest with a fixture that returns
+    ``set_consent(granted: bool)`` (click the banner's button, or set the CMP's
+    cookie). None here: no CMP is wired."""
+    return None
 
 
 @pytest.fixture

@@ -43,6 +43,10 @@ from .events import AppendLog, CapturedRequest, Event, EventStore
 log = logging.getLogger(__name__)
 
 SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
+#: set by the sink on a call it refuses (pixelcheck_sink.refuse): the proxy then drops
+#: the backend's connection instead of answering, as an unreachable API would
+SINK_REFUSED_HEADER = "X-Pixelcheck-Refused"
+BLOCKED_BY_TEST = "pixelcheck.block_browser"
 _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
 #: what the proxy accepts in one HTTP/2 header block: above Chromium's 2 MB URL limit
@@ -221,6 +225,16 @@ class _PixelAddon:
                 arrival_time=time.time(),
                 channel="proxy",
             )
+            if self.proxy.blocks_collection(platform.name):
+                # kept as blocked, then dropped unanswered: the pixel sees a network
+                # error, as behind an ad blocker
+                entry.handled_by = "blocked"
+                events = _decode_safely(platform, captured)
+                for event in events:
+                    event.extra["blocked"] = BLOCKED_BY_TEST
+                self.proxy.store.add(events)
+                flow.kill()
+                return
             canned = platform.collection_response(captured)
             captured.response_status = canned.status
             self.proxy.store.add(_decode_safely(platform, captured))
@@ -271,6 +285,11 @@ class _PixelAddon:
     def response(self, flow: Any) -> None:
         entry: TrafficEntry | None = flow.metadata.get("pixelcheck_entry")
         if entry is None or flow.response is None:
+            return
+        if flow.response.headers.get(SINK_REFUSED_HEADER):
+            # still handled_by "sink": the backend's own call, which may carry its token
+            entry.error = "refused by pixelcheck_sink.refuse"
+            flow.kill()
             return
         entry.status = flow.response.status_code
         entry.response_headers = list(flow.response.headers.items(multi=True))
@@ -345,6 +364,9 @@ class PixelProxy:
         #: (SNI, mitmproxy's reason) of each failed client TLS handshake
         self.tls_failures: AppendLog[tuple[str | None, str]] = AppendLog()
         self.internal_errors: AppendLog[str] = AppendLog()
+        #: platforms whose collection hits are dropped (None: every platform), see
+        #: Pixelcheck.block_browser
+        self.blocked_platforms: set[str | None] = set()
         self.startup_seconds: float | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -505,6 +527,10 @@ class PixelProxy:
         cert = x509.load_pem_x509_certificate(self.ca_cert_path.read_bytes())
         spki = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+    def blocks_collection(self, platform: str) -> bool:
+        blocked = self.blocked_platforms
+        return bool(blocked) and (None in blocked or platform in blocked)
 
     # --- called from the proxy thread -------------------------------------------------
 

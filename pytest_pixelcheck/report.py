@@ -24,6 +24,7 @@ _MARKS = {
     "extra": "D",
     "rejected": "R",
     "undecodable": "?",
+    "blocked": "K",
 }
 LEGEND = "=merged  B browser only  S server only  D extra copy  R rejected  ?undecodable"
 
@@ -83,6 +84,8 @@ def _rows(result: MatchResult) -> list[_Row]:
                              extra if dup.source == "browser" else None,
                              extra if dup.source == "server" else None))
     rows += [_Row(_MARKS["rejected"], e.event_name or "", None, e) for e in result.rejected]
+    rows += [_Row(_MARKS["blocked"], e.event_name or "", e if e.source == "browser" else None,
+                  e if e.source == "server" else None) for e in result.blocked]
     for event in result.undecodable:
         rows.append(_Row(_MARKS["undecodable"], event.event_name or "<undecodable>",
                          event if event.source == "browser" else None,
@@ -132,7 +135,8 @@ def events_table(result: MatchResult, *, width: int = WIDTH, values: bool | None
             f"{when(row.browser):>5} {ident(row.server):<{id_width}} {when(row.server):>5}"
             + (f" {shorten(value, 9):>9}" if values else "")
         )
-    lines += wrap(LEGEND.replace("  ", "\u00a0\u00a0").replace(" ", "\u00a0")
+    legend = LEGEND + ("  K blocked on purpose" if result.blocked else "")
+    lines += wrap(legend.replace("  ", "\u00a0\u00a0").replace(" ", "\u00a0")
                   .replace("\u00a0\u00a0", "  "), width, initial_indent="  ",
                   subsequent_indent="  ")
     lines = [line.replace("\u00a0", " ") for line in lines]

@@ -410,6 +410,8 @@ def _tooltip(event: dict[str, Any], t0: float) -> str:
         lines.append(f"{request.get('method')} {request.get('url')} → {request.get('status')}")
     if event.get("error"):
         lines.append(f"error: {event['error']}")
+    if event.get("blocked"):
+        lines.append(f"blocked: {event['blocked']}")
     rejection = event.get("rejection")
     if rejection:
         reasons = rejection if isinstance(rejection, list) else [rejection]

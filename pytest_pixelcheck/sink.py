@@ -20,9 +20,31 @@ from typing import Any
 from . import platforms
 from .events import AppendLog, CapturedRequest, Event, EventStore
 from .listen import local_host, url_host
-from .proxy import SINK_ORIGINAL_HOST_HEADER
+from .proxy import SINK_ORIGINAL_HOST_HEADER, SINK_REFUSED_HEADER
 from .redact import remember_secret
 from .report import shorten
+
+#: how a refused call fails (ConversionSink.refuse)
+REFUSALS = ("connect", "timeout")
+#: _answer's status for a call that gets no answer at all
+REFUSED = 0
+
+
+class Switch:
+    """What a switch a test turns on returns (refuse, block_browser, server_only): a
+    context manager that turns it off on exit; the test's end turns it off anyway."""
+
+    def __init__(self, off: Any) -> None:
+        self._off = off
+
+    def __enter__(self) -> Switch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._off()
+
+    def off(self) -> None:
+        self._off()
 
 
 @dataclass
@@ -57,6 +79,7 @@ class ConversionSink:
         #: listening beyond loopback: a test cannot switch the token check off
         #: (``expect_token(None)``), so the open port never answers a call without it
         self.require_token = False
+        self._refusals: dict[str | None, str] = {}
         self._lock = threading.Lock()
 
     def start(self) -> ConversionSink:
@@ -131,6 +154,8 @@ class ConversionSink:
         else:
             status, body, hold = self._answer(
                 captured, original_host.lower() if original_host else None, path, platform)
+        if status == REFUSED:
+            return self._refuse(request, captured, body, hold, via_proxy=bool(original_host))
         # a 204 has no body on the wire; a platform may answer text (an HTML 5xx page)
         content_type = "application/json"
         if status == 204 or body is None:
@@ -164,6 +189,29 @@ class ConversionSink:
         self.store.add([self._undecodable(name, captured, message)])
         return 400, {"error": {"message": f"pixelcheck sink: {message}", "code": 100}}, 0.0
 
+    def _refuse(self, request: Any, captured: CapturedRequest, how: Any, hold: float, *,
+                via_proxy: bool) -> Any:
+        """Drop the call unanswered (after ``hold`` seconds, for a timeout): directly by
+        closing the socket, through the proxy by telling it to drop the backend's."""
+        import socket
+
+        from werkzeug import Response
+
+        with self._lock:
+            self.requests.append(captured)
+        if hold:
+            time.sleep(hold)
+        if via_proxy:
+            return Response(b"", status=502, headers={SINK_REFUSED_HEADER: str(how)})
+        connection = request.environ.get("werkzeug.socket")
+        if connection is not None:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        # written to a closed socket: werkzeug drops it quietly
+        return Response(b"", status=502)
+
     @staticmethod
     def _unprefixed(path: str) -> tuple[str, platforms.Platform | None]:
         """``/tiktok/open_api/...`` -> (``/open_api/...``, TikTok): the prefix that
@@ -177,7 +225,7 @@ class ConversionSink:
     def _answer(
         self, captured: CapturedRequest, host: str | None, path: str,
         platform: platforms.Platform | None = None,
-    ) -> tuple[int, dict[str, Any], float]:
+    ) -> tuple[int, Any, float]:
         """(status, body, seconds to hold the answer); records the events first."""
         if platform is not None and not platform.is_server_api(host, path):
             platform = None
@@ -200,6 +248,14 @@ class ConversionSink:
             self.store.add([self._undecodable(platform.name, captured, reason)])
             return status, body, 0.0
         remember_secret(answer.token)
+        refusal = self._refusal_for(platform.name)
+        if refusal is not None:
+            # recorded, never counted: the platform never received the call
+            for event in answer.events:
+                event.extra["blocked"] = f"pixelcheck_sink.refuse ({refusal})"
+            self.store.add(answer.events)
+            return REFUSED, refusal, (self.timeout_hold_seconds if refusal == "timeout"
+                                      else 0.0)
         status, body, rejection = answer.status, answer.body, None
         expected = self.expected_token_for(platform.name)
         if status < 400 and expected is not None and answer.token != expected:
@@ -247,6 +303,28 @@ class ConversionSink:
         with self._lock:
             self._faults.append(_Fault(kind, event_name, n, platform))
 
+    def refuse(self, platform: str | None = None, *, how: str = "connect") -> Switch:
+        """Until the returned context manager exits (or the test ends), calls to
+        ``platform``'s API (None: every platform's) go unanswered: ``how="connect"``
+        drops the connection at once, ``"timeout"`` holds it ``timeout_hold_seconds``
+        first. Both on the sink's URL and through the proxy. The calls are still
+        captured and reported as blocked; the platform counts none of them."""
+        if how not in REFUSALS:
+            raise ValueError(f"refuse(how={how!r}): one of {', '.join(REFUSALS)}")
+        if platform is not None:
+            platforms.get(platform)
+        with self._lock:
+            self._refusals[platform] = how
+
+        def lift() -> None:
+            with self._lock:
+                self._refusals.pop(platform, None)
+        return Switch(lift)
+
+    def _refusal_for(self, platform: str) -> str | None:
+        with self._lock:
+            return self._refusals.get(platform, self._refusals.get(None))
+
     def delay(self, seconds: float, *, event_name: str | None = None) -> None:
         """Answer every call (carrying ``event_name``, if given) ``seconds`` late."""
         with self._lock:
@@ -286,6 +364,7 @@ class ConversionSink:
             self._faults.clear()
             self._delays.clear()
             self._test_tokens.clear()
+            self._refusals.clear()
 
     def _take_fault(self, names: set[str | None], platform: str) -> _Fault | None:
         with self._lock:

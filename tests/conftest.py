@@ -37,3 +37,34 @@ def run_checkout(pixelcheck_page, pixelcheck_context, shop):
         set_faults(pixelcheck_context, site.url, faults)
         return checkout(pixelcheck_page, site.url, **kwargs)
     return run
+
+
+@pytest.fixture(scope="session")
+def cmp_shop(pixelcheck_sink):
+    """The shop with its consent banner: tags wait for the visitor's answer."""
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
+                     extra_args=["--consent-banner"]) as site:
+        yield site
+
+
+@pytest.fixture
+def pixelcheck_consent_hook(pixelcheck_context, pixelcheck_page):
+    """pixelcheck.consent(granted) for the example shop's CMP: the visitor clicks the
+    banner when the page shows it; before any page, the CMP's cookie is set."""
+    def set_consent(granted: bool) -> None:
+        button = pixelcheck_page.locator("#consent-accept" if granted else "#consent-deny")
+        if button.count():
+            button.click()
+        else:
+            pixelcheck_context.add_cookies([{
+                "name": "shop_consent", "value": "granted" if granted else "denied",
+                "domain": "127.0.0.1", "path": "/"}])
+    return set_consent
+
+
+@pytest.fixture(scope="session")
+def psp_shop(pixelcheck_sink):
+    """The shop whose checkout pays on a payment provider's page on another host."""
+    with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
+                     extra_args=["--payment-provider"]) as site:
+        yield site

@@ -46,7 +46,7 @@ def recipes(lang: str = "python") -> dict[str, str]:
 def test_every_python_recipe_in_the_readme_passes(pytester):
     python = recipes("python")
     assert {"first-test", "python-sdk", "plain-http", "proxy-route",
-            "pytest-playwright"} <= set(python)
+            "pytest-playwright", "debug-step-1", "debug-step-2", "debug-step-3"} <= set(python)
     from pytest_pixelcheck.browser import find_chromium
 
     executable = find_chromium().executable_path

@@ -251,6 +251,10 @@ class GA4Tracker(Tracker):
             "timestamp_micros": int(when * 1_000_000),
             "events": [{"name": name, "params": params}],
         }
+        if ctx.limited_use:
+            # consent mode for a visitor who did not consent: Google may keep the event
+            # for measurement, but uses none of it for ads
+            body["consent"] = {"ad_user_data": "DENIED", "ad_personalization": "DENIED"}
         if customer is not None:
             user_data = server_user_data(customer)
             if user_data:

@@ -169,6 +169,19 @@ class Platform(ABC):
         (GA4 merges only purchases.)"""
         return True
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        """The click id and cookies this event carries that a journey must keep, by the
+        names users know them by (``"_fbp"``, ``"_fbc (fbclid)"``); {}: none known."""
+        return {}
+
+    #: the platform's flag for data of a visitor who did not consent, in its own words
+    #: (Meta's data_processing_options LDU); empty: the platform has none
+    limited_use_flag: str = ""
+
+    def limited_use(self, event: Event) -> bool:
+        """Does this server event carry the platform's limited-use / no-consent flag?"""
+        return False
+
     def name_variant(self, browser_name: str | None, server_name: str | None) -> str | None:
         """When two names differ only by the platform's own mapping between the tag's
         and the API's spelling, a sentence saying so; else None."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 from ...events import CapturedRequest, Event
 from ...validation import validate, validator
@@ -382,6 +382,12 @@ class GA4(Platform):
         event.extra = {name: params[key] for key, name in _HIT_EXTRA.items() if key in params}
         event.extra["params"] = params
         event.extra["user_agent"] = request.header("user-agent")
+        # the ad click id arrives in the landing page's URL; GA4 ties it to the session
+        # (cid + sid), so later hits and the Measurement Protocol carry no gclid
+        landing = parse_qs(urlsplit(event.page_url or "").query)
+        for click_key in ("gclid", "gbraid", "wbraid"):
+            if landing.get(click_key):
+                event.extra[click_key] = landing[click_key][0]
         if "em" in params:
             event.user_data = parse_user_data(params["em"])
             event.extra["customer_encoding"] = "base64url"
@@ -623,6 +629,24 @@ class GA4(Platform):
             return ("GA4 event names are case-sensitive: only 'purchase' is the ecommerce "
                     "purchase that carries revenue and merges on transaction_id")
         return None
+
+    limited_use_flag = ("consent: {ad_user_data: \"DENIED\", ad_personalization: "
+                        "\"DENIED\"} in the Measurement Protocol body (consent mode)")
+
+    def limited_use(self, event: Event) -> bool:
+        consent = event.extra.get("consent")
+        if event.extra.get("non_personalized_ads") is True:
+            return True
+        return isinstance(consent, dict) and "DENIED" in (
+            str(consent.get("ad_user_data", "")).upper(),
+            str(consent.get("ad_personalization", "")).upper())
+
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        # the gclid's attribution lives in the session the landing page started: a
+        # purchase under another client_id or session_id no longer belongs to the click
+        session = event.extra.get("session_id")
+        return {"_ga (client_id)": event.extra.get("client_id"),
+                "_ga_<id> (session_id)": str(session) if session is not None else None}
 
     def fix(self, code: str, event: Event | None = None) -> str | None:
         from .texts import fix_text

@@ -62,6 +62,21 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
         return "timestamp_micros is Unix time in microseconds: seconds x 1,000,000"
     if code == "event-time-in-future":
         return "timestamp_micros must record the past: drop it or use the order's time"
+    if code == "tracked-before-consent":
+        return ("set gtag('consent', 'default', {ad_storage: 'denied', ad_user_data: "
+                "'denied', ad_personalization: 'denied', analytics_storage: 'denied'}) "
+                "before gtag('config'), and gtag('consent', 'update', {...: 'granted'}) "
+                "on accept")
+    if code == "click-id-lost":
+        return ("keep the _ga and _ga_<id> cookies across every hop: send the shopper back "
+                "to the host they came on, and send the same client_id (and "
+                "params.session_id) in the Measurement Protocol call. GA4 credits the gclid "
+                "of the landing page to that client and session; the Measurement Protocol "
+                "has no gclid field, so a purchase under another client_id loses the ad click")
+    if code == "counted-more-than-once":
+        return (f"send every {name} of one order with the same transaction_id (gtag's and the "
+                "Measurement Protocol's), or fire it once per order: GA4 counts each new "
+                "transaction_id as another purchase")
     if code == "duplicate-browser-trigger":
         return (f"fire {name} once per order: GA4 merges repeated purchases only when they "
                 "carry the same transaction_id from the same user, and counts every other "

@@ -130,6 +130,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
                 "1000) in Python, Date.now() in JavaScript")
     if code == "event-time-in-future":
         return "set conversionHappenedAt to when the conversion happened, epoch ms in UTC"
+    if code == "counted-more-than-once":
+        return (f"call {TAG_CALL} once per order, or with the same event_id on every view "
+                "(the Conversions API's eventId): LinkedIn counts each new id as another "
+                "conversion")
     if code == "duplicate-browser-trigger":
         return (f"call {TAG_CALL} once per conversion (a rule bound twice in the tag manager "
                 "or a thank-you page that fires again on reload counts it twice)")
@@ -148,4 +152,36 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
             return ("send one conversion event as JSON (or {elements: [...]} with "
                     "X-RestLi-Method: BATCH_CREATE): " + API_CALL)
         return "check the page's lintrk calls: " + TAG_CALL
+    if code == "side-not-isolated":
+        if source == "server":
+            return ("switch the LinkedIn Conversions API calls off too: "
+                    "pixelcheck_sink.refuse('linkedin'), or the backend's own switch for its "
+                    "conversionEvents calls")
+        return ("switch the Insight Tag off too: pixelcheck.block_browser('linkedin') drops "
+                "its px.ads.linkedin.com hits, or an ad blocker hides "
+                "snap.licdn.com/li.lms-analytics/insight.min.js")
+    if code == "blocked-not-covered":
+        return (f"send {name} from the backend too ({API_CALL}) with eventId equal to the "
+                f"event_id of {TAG_CALL}: visitors whose blocker hides the Insight Tag are "
+                "then still counted")
+    if code == "tracked-before-consent":
+        return ("hold the Insight Tag until the visitor accepts: let the consent banner set "
+                "_linkedin_data_partner_id, load insight.min.js and run window.lintrk calls "
+                "only on accept")
+    if code == "server-event-without-consent":
+        return ("for a visitor without consent send no conversionEvents call (pixelcheck "
+                "knows no LinkedIn limited-use field to accept in its place)")
+    if code == "not-fired-after-consent":
+        return (f"when the visitor accepts, run the {TAG_CALL} calls the page held (the "
+                "banner's accept callback must load insight.min.js and fire them), not only "
+                "on the next page")
+    if code == "click-id-lost":
+        return ("keep the li_fat_id click id (its first-party cookie) across every hop: send "
+                "the shopper back to the host they came on, and read it from that request "
+                "(or the order) into user.userIds as {idType: "
+                "'LINKEDIN_FIRST_PARTY_ADS_TRACKING_UUID', idValue: <li_fat_id>}, unhashed")
+    if code == "route-without-pageview":
+        return ("make each route change of the single-page app produce the Insight Tag's "
+                "page visit, once: where the tag does not see the router's navigation, "
+                f"track it with {TAG_CALL} for a page-view conversion rule")
     return None

@@ -143,6 +143,16 @@ class Meta(Platform):
             return super().answer_text(event)
         return str(error.get("error_user_title") or error.get("message") or error)
 
+    limited_use_flag = ("data_processing_options: [\"LDU\"] (Limited Data Use, with "
+                        "data_processing_options_country and _state)")
+
+    def limited_use(self, event: Event) -> bool:
+        options = event.extra.get("data_processing_options")
+        return isinstance(options, list) and "LDU" in options
+
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        return {"_fbp": event.extra.get("fbp"), "_fbc (fbclid)": event.extra.get("fbc")}
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         return fix_text(code, event)
 
@@ -427,6 +437,7 @@ class Meta(Platform):
             "fbc": event.user_data.get("fbc"),
             "user_agent": event.user_data.get("client_user_agent"),
             "client_ip_address": event.user_data.get("client_ip_address"),
+            "data_processing_options": item.get("data_processing_options"),
         }
         if event.event_name is None:
             event.error = f"data[{index}] has no event_name"

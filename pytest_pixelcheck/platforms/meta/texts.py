@@ -21,6 +21,27 @@ FIXES: dict[str, str] = {
                                   "Date.now()",
     "event-time-too-old": "set event_time to when the conversion happened, in Unix seconds; "
                           "Meta rejects the whole request when one event is over 7 days old",
+    "counted-more-than-once": "fire fbq('track', NAME, {...}, {eventID: ID}) once per order, "
+                              "or with the same eventID on every view (the order's, as the "
+                              "Conversions API's event_id): Meta merges copies of one eventID "
+                              "and counts each new eventID as another conversion",
+    "route-without-pageview": "call fbq('track', 'PageView') on every route change of the "
+                              "single-page app (the router's after-navigation hook), once, "
+                              "with its own eventID",
+    "tracked-before-consent": "hold the Pixel until the visitor accepts: fbq('consent', "
+                              "'revoke') before fbq('init'), fbq('consent', 'grant') on "
+                              "accept, or let the consent banner load the base code",
+    "blocked-not-covered": "send NAME from the backend too, to the Conversions API "
+                           "(POST /{version}/PIXEL/events) with event_id equal to the "
+                           "pixel's eventID: visitors whose blocker hides the Pixel are "
+                           "then still counted",
+    "not-fired-after-consent": "when the visitor accepts, run the fbq calls the page held "
+                               "(fbq('consent', 'grant') releases the Pixel's queue), not "
+                               "only on the next page",
+    "click-id-lost": "keep _fbc (fb.1.<time>.<fbclid>) and _fbp across every hop: send the "
+                     "shopper back to the host they came on, and read both from that "
+                     "request (or the order) into user_data.fbc and user_data.fbp of the "
+                     "Conversions API call",
     "test-event-code": "take test_event_code out of the production configuration; set it "
                        "only in the Events Manager test setup",
 }

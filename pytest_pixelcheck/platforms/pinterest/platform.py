@@ -188,6 +188,8 @@ class Pinterest(Platform):
     title = "Pinterest"
     tag_name = "the Pinterest Tag (pintrk)"
     api_name = "the Pinterest Conversions API"
+    limited_use_flag = ("custom_data.opt_out_type: \"LDP\" (Limited Data Processing) or "
+                        "opt_out: true")
     server_hosts = frozenset({API_HOST})
     fault_kinds = ("500", "429", "transient", "expired_token", "timeout")
     secret_headers = frozenset({"authorization"})
@@ -638,6 +640,10 @@ class Pinterest(Platform):
         return (f"the tag sent {browser_name!r} and the Conversions API {server_name!r}: the "
                 f"API spells this event {wanted!r}, so Pinterest takes {server_name!r} for "
                 "another (advertiser-defined) event and never merges the two copies")
+
+    def limited_use(self, event: Event) -> bool:
+        return event.extra.get("opt_out") is True or \
+            event.custom_data.get("opt_out_type") == "LDP"
 
     def fix(self, code: str, event: Event | None = None) -> str | None:
         from .texts import fix_text

@@ -106,6 +106,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
         return "data[].event_time is Unix seconds: int(time.time()), not milliseconds"
     if code == "event-time-in-future":
         return "data[].event_time must be in the past: use the server's UTC clock"
+    if code == "counted-more-than-once":
+        return (f"fire pintrk('track', '{tag}', {{event_id: ID, ...}}) once per order, or with "
+                "the same event_id on every view (the Conversions API's data[].event_id): "
+                "Pinterest counts each new event_id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire pintrk('track', '{tag}', ...) once per conversion: look for the event "
                 "code on the page twice, a tag manager trigger bound twice, or a thank-you page "
@@ -124,4 +128,35 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
                     "custom_data}]}")
         return ("check the code that fires this hit: a Pinterest Tag hit needs event and tid, "
                 "and ed/pd/ad must be JSON (a hand-built URL or a truncated hit)")
+    if code == "side-not-isolated":
+        if source == "server":
+            return ("switch the Pinterest Conversions API calls off too: "
+                    "pixelcheck_sink.refuse('pinterest'), or the backend's own switch for its "
+                    "/v5/ad_accounts/<ad_account_id>/events calls")
+        return ("switch the Pinterest Tag off too: pixelcheck.block_browser('pinterest') drops "
+                "its ct.pinterest.com hits, or an ad blocker hides s.pinimg.com/ct/core.js")
+    if code == "blocked-not-covered":
+        return (f"send {api} from the backend too ({API_CALL}) with data[].event_id equal to "
+                f"the event_id of pintrk('track', '{tag}', ...): visitors whose blocker hides "
+                "the Pinterest Tag are then still counted")
+    if code == "tracked-before-consent":
+        return ("hold the Pinterest Tag until the visitor accepts: let the consent banner load "
+                "https://s.pinimg.com/ct/core.js and run pintrk('load', ...), pintrk('page') "
+                "and pintrk('track', ...) only on accept")
+    if code == "server-event-without-consent":
+        return ("for a visitor without consent send custom_data.opt_out_type: 'LDP' (Limited "
+                "Data Processing) or opt_out: true with the Conversions API event, or send "
+                "nothing")
+    if code == "not-fired-after-consent":
+        return (f"when the visitor accepts, run the pintrk('track', '{tag}', ...) calls the "
+                "page held (the banner's accept callback must load core.js and fire them), "
+                "not only on the next page")
+    if code == "click-id-lost":
+        return ("keep the epik click id (the _epik cookie) across every hop: send the shopper "
+                "back to the host they came on, and read it from that request (or the order) "
+                "into user_data.click_id of the Conversions API call, unhashed")
+    if code == "route-without-pageview":
+        return ("call pintrk('page') on every route change of the single-page app (the "
+                "router's after-navigation hook), once: the tag's pagevisit is the "
+                "Conversions API's page_visit")
     return None

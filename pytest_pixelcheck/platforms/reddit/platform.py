@@ -249,6 +249,8 @@ class Reddit(Platform):
     title = "Reddit"
     tag_name = "the Reddit Pixel (rdt)"
     api_name = "the Reddit Conversions API"
+    limited_use_flag = ("user.data_processing_options: {modes: [\"LDU\"], country, region} "
+                        "(Limited Data Use)")
     server_hosts = frozenset({API_HOST})
     fault_kinds = ("500", "429", "transient", "expired_token", "timeout")
     secret_headers = frozenset({"authorization"})
@@ -646,6 +648,11 @@ class Reddit(Platform):
                 "the conversion ids match; the pixel sends m.conversionId as the SHA-256 of "
                 "the page's id, so metadata.conversion_id matches when it is that id or that "
                 "same SHA-256. Both copies must reach Reddit within 2 days")
+
+    def limited_use(self, event: Event) -> bool:
+        options = event.user_data.get("data_processing_options")
+        modes = options.get("modes") if isinstance(options, dict) else None
+        return isinstance(modes, list) and "LDU" in modes
 
     def fix(self, code: str, event: Event | None = None) -> str | None:
         from .texts import fix_text

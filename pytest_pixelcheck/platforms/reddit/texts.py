@@ -123,6 +123,10 @@ def fix_text(code: str, event: Any = None) -> str | None:
     if code == "event-time-in-milliseconds":
         return ("event_at is Unix time in milliseconds (v3): seconds x 1000, e.g. "
                 "int(time.time() * 1000); not microseconds")
+    if code == "counted-more-than-once":
+        return (f"fire rdt('track', '{name}', {{conversionId: ID}}) once per order, or with "
+                "the same conversionId on every view (the Conversions API's "
+                "metadata.conversion_id): Reddit counts each new id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire rdt('track', '{name}', ...) once per conversion (guard the thank-you "
                 "page against reloads); Reddit drops repeats only when they carry the same "
@@ -132,4 +136,37 @@ def fix_text(code: str, event: Any = None) -> str | None:
     if code == "payload-mismatch":
         return ("build value, currency, itemCount and products of rdt('track', ...) and "
                 "metadata of the Conversions API event from the same order record")
+    if code == "side-not-isolated":
+        if source == "server":
+            return ("switch the Reddit Conversions API calls off too: "
+                    "pixelcheck_sink.refuse('reddit'), or the backend's own switch for its "
+                    "/api/v3/pixels/{pixel_id}/conversion_events calls")
+        return ("switch the Reddit Pixel off too: pixelcheck.block_browser('reddit') drops its "
+                "alb.reddit.com/rp.gif hits, or an ad blocker hides "
+                "www.redditstatic.com/ads/pixel.js")
+    if code == "blocked-not-covered":
+        api = API_PURCHASE.replace("'PURCHASE'", repr(_type(event)))
+        return (f"send {name} from the backend too ({api}) with "
+                "metadata.conversion_id equal to the pixel's conversionId: visitors whose "
+                "blocker hides the Reddit Pixel are then still counted")
+    if code == "tracked-before-consent":
+        return ("hold the Reddit Pixel until the visitor accepts: let the consent banner load "
+                "https://www.redditstatic.com/ads/pixel.js and run rdt('init', ...) and "
+                "rdt('track', ...) only on accept")
+    if code == "server-event-without-consent":
+        return ("for a visitor without consent send user.data_processing_options: {modes: "
+                "['LDU'], country, region} (Limited Data Use) with the Conversions API event, "
+                "or send nothing")
+    if code == "not-fired-after-consent":
+        return (f"when the visitor accepts, run the rdt('track', '{name}', ...) calls the "
+                "page held (the banner's accept callback must load pixel.js and fire them), "
+                "not only on the next page")
+    if code == "click-id-lost":
+        return ("keep the rdt_cid click id and the _rdt_uuid cookie across every hop: send "
+                "the shopper back to the host they came on, and read both from that request "
+                "(or the order) into click_id and user.uuid of the Conversions API event, "
+                "unhashed")
+    if code == "route-without-pageview":
+        return ("call rdt('track', 'PageVisit') on every route change of the single-page app "
+                "(the router's after-navigation hook), once")
     return None

@@ -89,6 +89,10 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
     if code == "event-time-in-milliseconds":
         return ("send data[].event_time in Unix seconds: int(time.time()) in Python, "
                 "Math.floor(Date.now() / 1000) in JavaScript")
+    if code == "counted-more-than-once":
+        return (f"fire snaptr('track', '{name}', {{client_dedup_id: ID, transaction_id: ...}}) "
+                "once per order, or with the same client_dedup_id on every view (the Conversions "
+                "API's event_id): Snap counts each new id as another conversion")
     if code == "duplicate-browser-trigger":
         return (f"fire {name} once per conversion: look for a second snaptr('track', "
                 f"'{name}', ...) (a tag manager trigger bound twice, or a thank-you page "
@@ -104,4 +108,37 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
             return ("send a JSON body {data: [...]} to /v3/PIXEL_ID/events with the "
                     "access_token query parameter; " + REJECTED)
         return None
+    if code == "side-not-isolated":
+        if event is not None and event.source == "server":
+            return ("switch the Snap Conversions API calls off too: "
+                    "pixelcheck_sink.refuse('snapchat'), or the backend's own switch for its "
+                    "POST /v3/PIXEL_ID/events calls")
+        return ("switch the Snap Pixel off too: pixelcheck.block_browser('snapchat') drops its "
+                "tr.snapchat.com hits, or an ad blocker hides sc-static.net/scevent.min.js")
+    if code == "blocked-not-covered":
+        return (f"send {name} from the backend too, to the Snap Conversions API "
+                f"({API_CALL.replace('NAME', name)}) with event_id equal to the pixel's "
+                "client_dedup_id: visitors whose blocker hides the Snap Pixel are then still "
+                "counted")
+    if code == "tracked-before-consent":
+        return ("hold the Snap Pixel until the visitor accepts: let the consent banner load "
+                "https://sc-static.net/scevent.min.js and run snaptr('init', ...) and "
+                "snaptr('track', ...) only on accept")
+    if code == "server-event-without-consent":
+        return ("for a visitor without consent send no Snap Conversions API event "
+                "(pixelcheck knows no Snap limited-use value of data_processing_options to "
+                "accept in its place)")
+    if code == "not-fired-after-consent":
+        return (f"when the visitor accepts, run the snaptr('track', '{name}', ...) calls the "
+                "page held (the banner's accept callback must load scevent.min.js and fire "
+                "them), not only on the next page")
+    if code == "click-id-lost":
+        return ("keep the ScCid click id and the _scid cookie across every hop: send the "
+                "shopper back to the host they came on, and read both from that request (or "
+                "the order) into user_data.sc_click_id and user_data.sc_cookie1 of the Snap "
+                "Conversions API call")
+    if code == "route-without-pageview":
+        return ("call snaptr('track', 'PAGE_VIEW') on every route change of the single-page "
+                "app (the router's after-navigation hook), once, with its own "
+                "client_dedup_id")
     return None

@@ -576,6 +576,9 @@ class TikTok(Platform):
                     "both sides")
         return None
 
+    def journey_identity(self, event: Event) -> dict[str, str | None]:
+        return {"_ttp": event.extra.get("ttp"), "ttclid": event.extra.get("ttclid")}
+
     def fix(self, code: str, event: Event | None = None) -> str | None:
         source = event.source if event is not None else None
         name = (event.event_name if event is not None else None) or "NAME"
@@ -592,6 +595,20 @@ class TikTok(Platform):
             return ("send data[].event_id in the Events API call (event_id at the top level "
                     "in 1.0), the same value as the pixel's {event_id: ID}. Without it TikTok "
                     "falls back to the _ttp cookie (user.ttp), which merges far less reliably")
+        if code == "tracked-before-consent":
+            return ("hold the pixel until the visitor accepts: ttq.holdConsent() before "
+                    "ttq.load(), ttq.grantConsent() on accept (ttq.revokeConsent() on deny)")
+        if code == "click-id-lost":
+            return ("keep ttclid and the _ttp cookie across every hop (send the shopper back "
+                    "to the host they came on) and send them as user.ttp and "
+                    "context.ad.callback / user.ttclid in the Events API call")
+        if code == "blocked-not-covered":
+            return (f"send {name} from the backend too (POST /open_api/v1.3/event/track/ with "
+                    "the pixel's event_id), so visitors whose blocker hides the pixel count")
+        if code == "counted-more-than-once":
+            return (f"fire ttq.track('{name}', {{...}}, {{event_id: ID}}) once per order, or "
+                    "with the same event_id on every view (the Events API's data[].event_id): "
+                    "TikTok counts each new event_id as another conversion")
         if code == "near-miss-event-id":
             return ("use one id on both sides, byte for byte: the {event_id: ID} of "
                     f"ttq.track('{name}', {{...}}, {{event_id: ID}}) and data[].event_id of "
