@@ -104,7 +104,7 @@ def match_and_mark(settings: DiagnosisSettings, everything: bool) -> str:
        OR g.s_at - g.b_at > {settings.late_after!r}
        OR g.b_at - g.s_at > {settings.race_tolerance!r}
        OR round(g.b_value, 6) <> round(g.s_value, 6)
-       OR upper(g.b_currency) <> upper(g.s_currency)))"""
+       OR upper(g.b_currency) <> upper(g.s_currency) OR r.dedup_key IS NOT NULL))"""
     return f"""
 CREATE OR REPLACE TABLE grp AS
 WITH rejected AS (SELECT DISTINCT period, platform, dedup_key FROM ev
@@ -152,11 +152,28 @@ SELECT c.period, c.platform, c.event_name, c.browser, c.server,
        coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen
 FROM counted c LEFT JOIN summed s USING (period, platform, event_name);
 
+-- a server copy with no twin may be a retry under a new id: its original, merged or
+-- not, carries the same payload (order id, value, contents, page)
+CREATE OR REPLACE TABLE retried AS
+WITH orphans AS (
+    SELECT DISTINCT e.period, e.platform, e.event_name, e.identity FROM ev e
+    LEFT JOIN grp g ON g.period = e.period AND g.platform = e.platform
+                   AND g.dedup_key = e.dedup_key
+    WHERE e.source = 'server' AND (e.state IN ('nokey', 'rejected')
+                                   OR (e.state = 'ok' AND g.nb = 0)))
+SELECT DISTINCT e.period, e.platform, e.dedup_key FROM ev e
+JOIN orphans o ON o.period = e.period AND o.platform = e.platform
+     AND o.event_name IS NOT DISTINCT FROM e.event_name AND o.identity = e.identity
+WHERE e.source = 'server' AND e.state = 'ok';
+
 CREATE OR REPLACE TABLE problem AS
 SELECT e.file_no, e.line_no, e.part, e.seq, e.period
 FROM ev e LEFT JOIN grp g
      ON e.state = 'ok' AND g.period = e.period AND g.platform = e.platform
         AND g.dedup_key = e.dedup_key
+LEFT JOIN retried r
+     ON e.state = 'ok' AND r.period = e.period AND r.platform = e.platform
+        AND r.dedup_key = e.dedup_key
 WHERE {'true' if everything else conditions};
 """
 
