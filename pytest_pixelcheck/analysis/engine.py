@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,10 @@ class Engine:
                     bar.add(len(batch))
             return
         # A bounded window of batches in flight: memory stays flat however long the file.
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
+        # fork: the workers start without importing anything again, and from any script
+        # (spawn would re-run an unguarded __main__); they never touch DuckDB
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(self.workers, mp_context=get_context(method)) as pool:
             pending: list[tuple[int, Future[BatchResult]]] = []
             for batch in (first, second, *batches):
                 pending.append((len(batch), pool.submit(decode_lines, file_no, batch)))
