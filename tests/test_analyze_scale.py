@@ -246,3 +246,12 @@ def test_the_dashboard_charts_render_in_a_real_browser(tmp_path, record_property
     assert seen["box"]["width"] > 500 and seen["box"]["height"] > 150
     assert seen["other_requests"] == []  # self-contained: nothing fetched
     assert shot.stat().st_size > 10_000
+
+
+def test_the_documented_sql_is_the_sql_the_engine_runs():
+    from pathlib import Path
+
+    from pytest_pixelcheck.analysis import sql
+
+    page = Path(__file__).parent.parent / "docs" / "analyze-at-scale.md"
+    assert sql.script() in page.read_text()

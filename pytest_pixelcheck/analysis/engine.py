@@ -21,7 +21,6 @@ from typing import Any
 
 import duckdb
 
-from .. import platforms
 from ..artifacts import capture_lines
 from ..diagnosis import DiagnosisSettings, diagnose
 from ..events import Event
@@ -179,7 +178,7 @@ class Engine:
                 self._spool(file_no, self._decoded_batches(file_no, path, bar))
         self.summary.files = len(self.paths)
         self.summary.overlap = self.con.execute(sql.finish_loading(
-            len(self.paths) > 1, self.by, self._max_ages(), self.settings)).fetchone()[0]
+            len(self.paths) > 1, self.by, sql.max_ages(self.settings), self.settings)).fetchone()[0]
         self.summary.rows = self.con.execute("SELECT count(*) FROM ev").fetchone()[0]
         self.summary.undecodable = self.con.execute(sql.UNDECODABLE_BY_REASON).fetchall()
         return self.summary
@@ -232,11 +231,6 @@ class Engine:
     def _load_parquet(self, file_no: int, path: Path) -> None:
         pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
         self.con.execute(sql.insert_parquet(pattern, file_no, _PARQUET_LINE_BASE, COLUMNS))
-
-    def _max_ages(self) -> dict[str, float]:
-        default = self.settings.max_age_days * 86400
-        return {p.name: p.max_event_age or default for p in platforms.all_platforms()} | {
-            "": default}
 
     # --- matching, counting and diagnosing ----------------------------------------------
 

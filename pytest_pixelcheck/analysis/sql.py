@@ -57,6 +57,16 @@ def _period(by: str) -> str:
     return "'all'"
 
 
+def max_ages(settings: DiagnosisSettings) -> dict[str, float]:
+    """The oldest event time (seconds before arrival) each platform accepts; "" for
+    a platform nobody registered."""
+    from .. import platforms
+
+    default = settings.max_age_days * 86400
+    return {p.name: p.max_event_age or default for p in platforms.all_platforms()} | {
+        "": default}
+
+
 def finish_loading(several_files: bool, by: str, max_ages: dict[str, float],
                    settings: DiagnosisSettings) -> str:
     """``ev``: events without the copies an earlier file already had (a HAR and a
@@ -222,3 +232,12 @@ def export(folder: str, columns: dict[str, Any]) -> str:
             "ON r.file_no = e.file_no AND r.line_no = e.line_no) "
             f"TO {_quote(folder)} (FORMAT parquet, PARTITION_BY (day, platform), "
             "OVERWRITE_OR_IGNORE true)")
+
+
+def script(by: str = "day", settings: DiagnosisSettings | None = None) -> str:
+    """The matching and counting SQL on an ``events`` table (the Parquet export's
+    columns), as one script: what docs/analyze-at-scale.md shows for a warehouse."""
+    settings = settings or DiagnosisSettings()
+    loading = finish_loading(True, by, max_ages(settings), settings).rsplit("SELECT (SELECT", 1)[0]
+    return (loading.strip() + "\n" + match_and_mark(settings, False).strip() + "\n\n-- "
+            "the dashboard\n" + SERIES.strip() + ";\n")
