@@ -211,7 +211,10 @@ def look_at_dashboard(path, shot):
             page.screenshot(path=str(shot), full_page=True)
             chart = page.locator('.chart-pair[data-event="Purchase"] svg.chart').first
             box = chart.bounding_box()
+            overall = page.locator('.chart-pair[data-event="*"] svg.chart')
             return {
+                "platform_lines": overall.locator("polyline.series").evaluate_all(
+                    "els => els.map(e => e.dataset.platform)"),
                 "title": board.locator("h3").inner_text(),
                 "alerts": board.locator("ul.alerts li").all_inner_texts(),
                 "lines": chart.locator("polyline.series").evaluate_all(
@@ -240,6 +243,7 @@ def test_the_dashboard_charts_render_in_a_real_browser(tmp_path, record_property
     record_property("screenshot", str(shot))
     assert seen["title"] == "dashboard: 7 period(s)"
     assert seen["alerts"] and all(a.startswith("2026-11-07 ") for a in seen["alerts"])
+    assert seen["platform_lines"] == ["meta", "snapchat"]  # a line per platform
     assert sorted(p for p, _ in seen["lines"]) == ["meta"]  # Purchase is Meta's name
     assert all(length > 300 for _, length in seen["lines"])  # drawn across the days
     assert seen["marks"] == 7 and seen["red_marks"] == 1

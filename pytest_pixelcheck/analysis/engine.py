@@ -318,7 +318,8 @@ class Engine:
     # --- dashboard and export -----------------------------------------------------------
 
     def series(self) -> list[tuple[Any, ...]]:
-        """(period, platform, event name, browser, server, deduplicated, rate) rows."""
+        """(period, platform, event name, browser, server, deduplicated, conversions,
+        rate) rows."""
         return self.con.execute(sql.SERIES).fetchall()
 
     def export(self, folder: str | Path) -> Path:

@@ -219,6 +219,7 @@ def insert_requests(path: str) -> str:
 #: (merged conversions over conversions, where one-side-only ones count once)
 SERIES = """
 SELECT period, platform, event_name, browser, server, deduplicated,
+       deduplicated + greatest(browser_only, server_only) AS conversions,
        CASE WHEN deduplicated + greatest(browser_only, server_only) > 0
             THEN deduplicated / (deduplicated + greatest(browser_only, server_only))
        END AS rate

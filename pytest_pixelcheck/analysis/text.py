@@ -73,11 +73,12 @@ def grouped_text(findings: Sequence[Finding], conversions: Any, *,
 
 def dashboard_rows(series: Sequence[tuple[Any, ...]], drop: float = DEFAULT_ALERT_DROP,
                    min_rate: float | None = None) -> list[dict[str, Any]]:
-    """Each (period, platform, event) with the change of its rate since the previous
-    period, and an alert when the rate fell by ``drop`` or more, or under ``min_rate``."""
+    """Each (period, platform, event) row of ``Engine.series`` with the change of its
+    rate since the previous period, and an alert when the rate fell by ``drop`` or more,
+    or under ``min_rate``."""
     out: list[dict[str, Any]] = []
     previous: dict[tuple[str, str], float | None] = {}
-    for period, platform, name, browser, server, dedup, rate in series:
+    for period, platform, name, browser, server, dedup, conversions, rate in series:
         before = previous.get((platform, name))
         change = None if rate is None or before is None else rate - before
         alert = None
@@ -87,7 +88,7 @@ def dashboard_rows(series: Sequence[tuple[Any, ...]], drop: float = DEFAULT_ALER
             alert = f"rate {rate:.0%} is below {min_rate:.0%}"
         out.append({"period": period, "platform": platform, "event_name": name,
                     "browser": browser, "server": server, "deduplicated": dedup,
-                    "rate": rate, "change": change, "alert": alert})
+                    "conversions": conversions, "rate": rate, "change": change, "alert": alert})
         if rate is not None:
             previous[(platform, name)] = rate
     out.sort(key=lambda r: (r["period"], r["platform"], r["event_name"]))
