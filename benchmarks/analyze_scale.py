@@ -63,7 +63,9 @@ mode, path, out = sys.argv[1:4]
 started = time.perf_counter()
 if mode == "join":
     import duckdb
-    rows = duckdb.connect().execute(JOIN_SQL, [path]).fetchall()
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    rows = con.execute(JOIN_SQL, [path]).fetchall()
     Path(out).write_text("\n".join(map(str, rows)) + "\n")
     code = 0
 else:
@@ -86,7 +88,8 @@ def run_child(mode: str, path: Path, out: Path, extra: list[str]) -> dict[str, f
     done = subprocess.run([sys.executable, "-c", code, mode, str(path), str(out), *extra],
                           cwd=ROOT, capture_output=True, text=True, check=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads([line for line in done.stdout.splitlines()
+                         if line.startswith("{")][-1])
     result["wall"] = time.perf_counter() - started
     return result
 

@@ -139,6 +139,7 @@ class Engine:
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{self.folder / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # stdout is the report's
         self.con.execute(sql.create_tables(COLUMNS))
         self.paths: list[Path] = []
         self.kinds: list[str] = []
