@@ -106,7 +106,8 @@ def match_and_mark(settings: DiagnosisSettings, everything: bool) -> str:
     counts, per period, platform and event name. ``problem``: the rows a finding may
     be about (one-side-only, duplicated, rejected, undecodable, late or early,
     differing value or currency, a refused event time), or every row."""
-    first = "[arrival_time, seq::DOUBLE]"
+    # the first copy by arrival (ties, copies at the same instant, go either way)
+    first = "e.arrival_time"
     browser, server = "FILTER (WHERE source = 'browser')", "FILTER (WHERE source = 'server')"
     conditions = f"""
    e.state IN ('undecodable', 'rejected', 'nokey') OR e.time_bad
@@ -139,7 +140,7 @@ CREATE OR REPLACE TABLE stats AS
 WITH counted AS (
     SELECT period, platform, coalesce(event_name, '<no name>') AS event_name,
            count(*) {browser} AS browser, count(*) {server} AS server,
-           min([arrival_time, seq::DOUBLE]) AS first_seen
+           min(arrival_time) AS first_seen, min(seq) AS first_seq
     FROM ev WHERE state NOT IN ('undecodable', 'mirror') GROUP BY ALL),
 outcomes AS (
     SELECT period, platform, coalesce(bname, sname) AS event_name,
@@ -159,7 +160,7 @@ SELECT c.period, c.platform, c.event_name, c.browser, c.server,
        coalesce(s.deduplicated, 0)::BIGINT AS deduplicated,
        coalesce(s.browser_only, 0)::BIGINT AS browser_only,
        coalesce(s.server_only, 0)::BIGINT AS server_only,
-       coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen
+       coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen, c.first_seq
 FROM counted c LEFT JOIN summed s USING (period, platform, event_name);
 
 -- a server copy with no twin may be a retry under a new id: its original, merged or
@@ -191,7 +192,7 @@ WHERE {'true' if everything else conditions};
 STATS = """
 SELECT period, platform, event_name, browser, server, deduplicated, browser_only,
        server_only, extra
-FROM stats ORDER BY period, first_seen
+FROM stats ORDER BY period, first_seen, first_seq
 """
 
 ANSWERS = """
