@@ -255,7 +255,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analysis import Engine
     from .analysis.text import dashboard_rows, dashboard_text, grouped_text
 
-    with Engine(by=args.by) as engine:
+    with Engine(by=args.by, workers=args.workers) as engine:
         try:
             loaded = engine.load(args.files)
         except (OSError, ValueError, duckdb_error()) as exc:
@@ -588,6 +588,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--findings", choices=["grouped", "all"], default="grouped",
                          help="findings of large inputs grouped by code, platform and event "
                               "name with three examples (default), or all of them")
+    analyze.add_argument("--workers", type=int, default=None, metavar="N",
+                         help="processes decoding large inputs (default: the cores, at most 4)")
     analyze.add_argument("--export", metavar="DIR",
                          help="write the decoded events as Parquet, partitioned by day and "
                               "platform (analyze reads the folder back)")

@@ -4,6 +4,7 @@ platform's words (near misses, missing twins, retries, duplicates, timing, paylo
 
 from __future__ import annotations
 
+import bisect
 import difflib
 import json
 from collections.abc import Sequence
@@ -519,13 +520,19 @@ def _retries_and_one_side(
     server_left = [s for s in server_left if id(s) not in retries]
     browser_left = [b for b in browser_left if id(b) not in gone]
     undecodable = _undecodable_server_calls(result)
+    claimed: set[int] = set()
     for event in browser_left:
         names = dict.fromkeys((None, event.event_name))
+        # A call that could not be read is the twin of one conversion at most: the
+        # first browser event near it in time claims it (in one test, all of them).
         arrived = [e for _, e in sorted(
-            (pair for name in names for pair in undecodable.get((event.platform, name), [])),
+            (pair for name in names for pair in _near(undecodable.get((event.platform, name),
+                                                                      ([], [])), event)
+             if id(pair[1]) not in claimed),
             key=lambda pair: pair[0])]
         if not arrived:
             continue
+        claimed.update(id(a) for a in arrived)
         gone.add(id(event))
         reasons = list(dict.fromkeys(str(a.error) for a in arrived))
         out.append(Finding(
@@ -566,9 +573,23 @@ def _retries_and_one_side(
     return out
 
 
+#: how far in time (seconds) an undecodable server call may be from its browser twin
+UNDECODABLE_TWIN_WINDOW = 60.0
+
+
+def _near(found: tuple[list[float], list[tuple[int, Event]]],
+          browser: Event) -> list[tuple[int, Event]]:
+    """The calls (sorted by arrival, with their times) within UNDECODABLE_TWIN_WINDOW
+    of ``browser``."""
+    times, calls = found
+    low = bisect.bisect_left(times, browser.arrival_time - UNDECODABLE_TWIN_WINDOW)
+    high = bisect.bisect_right(times, browser.arrival_time + UNDECODABLE_TWIN_WINDOW)
+    return calls[low:high]
+
+
 def _undecodable_server_calls(
     result: MatchResult,
-) -> dict[tuple[Any, ...], list[tuple[int, Event]]]:
+) -> dict[tuple[Any, ...], tuple[list[float], list[tuple[int, Event]]]]:
     """Undecodable server calls (with their place in the capture) by (platform, name):
     each may be the twin of a browser event of that platform with that name, or of any
     name where none could be read."""
@@ -576,7 +597,11 @@ def _undecodable_server_calls(
     for position, e in enumerate(result.undecodable):
         if e.source == "server":
             out.setdefault((e.platform, e.event_name), []).append((position, e))
-    return out
+    found = {}
+    for key, calls in out.items():
+        calls.sort(key=lambda pair: pair[1].arrival_time)
+        found[key] = ([e.arrival_time for _, e in calls], calls)
+    return found
 
 
 def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Finding]:

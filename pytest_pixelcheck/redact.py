@@ -111,9 +111,18 @@ def scrub(text: str) -> str:
 
 
 def redact_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    sensitive = {"authorization", "access-token", "cookie", "set-cookie", "x-api-key"}
-    return [(k, MASK if k.lower() in sensitive and k.lower() not in ("cookie", "set-cookie")
-             else redact(v)) for k, v in headers]
+    """Credential headers masked; the scheme of an Authorization header stays
+    (``Bearer ***``), so a recorded request still decodes as the one sent: a platform
+    that wants a bearer token does not call the saved copy unauthenticated."""
+    sensitive = {"authorization", "access-token", "x-api-key"}
+    out = []
+    for key, value in headers:
+        if key.lower() in sensitive:
+            scheme = _SCHEME.match(value.strip())
+            out.append((key, (scheme.group(0) if scheme else "") + MASK))
+        else:
+            out.append((key, redact(value)))
+    return out
 
 
 #: headers whose whole value is a credential: secret by where they travel, seen or not

@@ -728,11 +728,12 @@ def _chart(title: str, periods: list[str], lines: dict[str, list[Any]], *,
         parts.append(f'<line x1="{left}" x2="{width - 8}" y1="{y(value):.1f}" '
                      f'y2="{y(value):.1f}" stroke="#ddd"/><text x="{left - 4}" '
                      f'y="{y(value) + 4:.1f}" font-size="10" text-anchor="end">{label}</text>')
-    every = max(1, len(periods) // 8)
+    every = max(1, len(periods) // 6)
     for i, period in enumerate(periods):
         if i % every == 0 or i == len(periods) - 1:
+            anchor = "end" if i == len(periods) - 1 and i else "middle"
             parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" font-size="10" '
-                         f'text-anchor="middle">{_e(period)}</text>')
+                         f'text-anchor="{anchor}">{_e(period)}</text>')
     for n, (platform, series) in enumerate(sorted(lines.items())):
         colour = _LINE_COLOURS[n % len(_LINE_COLOURS)]
         points = [(x(i), y(v)) for i, v in enumerate(series) if v is not None]
@@ -763,7 +764,19 @@ def _dashboard(rows: list[dict[str, Any]]) -> str:
         return ""
     periods = sorted({r["period"] for r in rows})
     names = sorted({r["event_name"] for r in rows})
-    charts = []
+    # first, every platform on one chart: its conversions of all event names together
+    totals: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        total = totals.setdefault((r["platform"], r["period"]), [0, 0])
+        total[0] += r["deduplicated"]
+        total[1] += r.get("conversions") or 0
+    platform_alerts = {(r["platform"], r["period"]): r["alert"] for r in rows if r.get("alert")}
+    overall = {p: [totals[(p, d)][0] / totals[(p, d)][1]
+                   if (p, d) in totals and totals[(p, d)][1] else None for d in periods]
+               for p in sorted({r["platform"] for r in rows})}
+    charts = ['<div class="chart-pair" data-event="*">'
+              + _chart("every platform: dedup rate", periods, overall, percent=True,
+                       alerts=platform_alerts) + "</div>"]
     for name in names:
         mine = [r for r in rows if r["event_name"] == name]
         at = {(r["platform"], r["period"]): r for r in mine}
@@ -780,7 +793,8 @@ def _dashboard(rows: list[dict[str, Any]]) -> str:
                                percent=False, alerts=alerts) + "</div>")
     alerts_list = "".join(f"<li>{_e(r['period'])} {_e(r['platform'])} {_e(r['event_name'])}: "
                           f"{_e(r['alert'])}</li>" for r in rows if r.get("alert"))
-    return ('<section class="card" id="dashboard"><h3 style="margin-top:0">dashboard: '
+    return ('<section class="card" id="dashboard"><style>#dashboard .chart-pair{display:flex;'
+            'flex-wrap:wrap;gap:8px}</style><h3 style="margin-top:0">dashboard: '
             f'{len(periods)} period(s)</h3>'
             + (f'<ul class="alerts">{alerts_list}</ul>' if alerts_list else "")
             + "".join(charts) + "</section>")

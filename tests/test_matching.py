@@ -323,3 +323,19 @@ def test_a_thousand_sales_each_side_settle_and_diagnose_without_comparing_all_pa
     assert sum(f.code == "server-event-missing" for f in findings) == n // 2
     assert sum(f.code == "browser-event-missing" for f in findings) == n // 2
     assert compared <= n * (2 * NEIGHBOURS + 2), compared
+
+
+def test_an_undecodable_server_call_explains_one_nearby_browser_event_not_all():
+    """In production logs one unreadable call is not the missing twin of every sale of
+    the day: the browser event near it in time claims it, the others are missing."""
+    near = ev("browser", "Purchase", "o1", at=0)
+    far = ev("browser", "Purchase", "o2", at=7200)
+    broken = Event("meta", "server", "1", None, None, None, NOW + 1.0,
+                   raw=CapturedRequest("POST", "https://x/", [], b"{", NOW + 1.0, "sink",
+                                       response_status=400),
+                   error="Conversions API body unreadable: body is not valid JSON")
+    broken.seq = next(_seq)
+    findings = diagnose(match_events([near, far, broken]))
+    by_code = {f.code: f for f in findings if f.code.startswith("server-event")}
+    assert by_code["server-event-undecodable"].events[0] is near
+    assert by_code["server-event-missing"].events == [far]

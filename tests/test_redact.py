@@ -22,7 +22,9 @@ def test_a_remembered_token_is_redacted_anywhere():
 def test_headers():
     headers = redact_headers([("Authorization", "Bearer abcdefghijkl"), ("Access-Token", "tt"),
                               ("Cookie", "_fbp=fb.1.2.3")])
-    assert headers[0] == ("Authorization", MASK) and headers[1] == ("Access-Token", MASK)
+    # the scheme stays, so a saved Reddit call is not read as one without a bearer token
+    assert headers[0] == ("Authorization", "Bearer " + MASK)
+    assert headers[1] == ("Access-Token", MASK)
     assert headers[2] == ("Cookie", "_fbp=fb.1.2.3")
 
 

@@ -9,11 +9,13 @@ events a report explains can be decoded again in full later.
 from __future__ import annotations
 
 import json
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import platforms
+from ..diagnosis import _identity
 from ..events import CapturedRequest, Event
 from ..matching import _key, _merges, accepted
 from .reading import UnreadableLine, parse_line
@@ -25,6 +27,7 @@ COLUMNS: dict[str, str] = {
     "event_name": "VARCHAR", "event_id": "VARCHAR", "dedup_key": "VARCHAR",
     "event_time": "DOUBLE", "arrival_time": "DOUBLE", "value": "DOUBLE",
     "currency": "VARCHAR", "status": "INTEGER", "state": "VARCHAR", "error": "VARCHAR",
+    "identity": "BIGINT",
 }
 NULL = "\\N"
 
@@ -56,6 +59,12 @@ def decode(request: CapturedRequest, source: str | None) -> list[Event]:
                       error=f"decoder crashed: {exc}")]
 
 
+def identity_of(event: Event) -> int:
+    """A checksum of what tells two conversions apart (order id, value, contents, page):
+    a server call re-sent under a new id shares it with the original."""
+    return zlib.crc32(repr(_identity(event)).encode())
+
+
 def _text(value: Any) -> str:
     return NULL if value is None else str(value)
 
@@ -80,7 +89,7 @@ def rows_of(file_no: int, line_no: int, events: Sequence[Event]) -> list[list[st
             _number(event.event_time), repr(float(event.arrival_time)),
             _number(event.custom_data.get("value")),
             _text(event.custom_data.get("currency")),
-            _text(status), state_of(event), _text(event.error),
+            _text(status), state_of(event), _text(event.error), str(identity_of(event)),
         ])
     return out
 

@@ -15,13 +15,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from .. import platforms
 from ..artifacts import capture_lines
 from ..diagnosis import DiagnosisSettings, diagnose
 from ..events import Event
@@ -140,6 +139,7 @@ class Engine:
         self.con.execute(f"SET memory_limit = '{memory_limit}'")
         self.con.execute(f"SET temp_directory = '{self.folder / 'spill'}'")
         self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")  # stdout is the report's
         self.con.execute(sql.create_tables(COLUMNS))
         self.paths: list[Path] = []
         self.kinds: list[str] = []
@@ -179,7 +179,7 @@ class Engine:
                 self._spool(file_no, self._decoded_batches(file_no, path, bar))
         self.summary.files = len(self.paths)
         self.summary.overlap = self.con.execute(sql.finish_loading(
-            len(self.paths) > 1, self.by, self._max_ages(), self.settings)).fetchone()[0]
+            len(self.paths) > 1, self.by, sql.max_ages(self.settings), self.settings)).fetchone()[0]
         self.summary.rows = self.con.execute("SELECT count(*) FROM ev").fetchone()[0]
         self.summary.undecodable = self.con.execute(sql.UNDECODABLE_BY_REASON).fetchall()
         return self.summary
@@ -198,7 +198,10 @@ class Engine:
                     bar.add(len(batch))
             return
         # A bounded window of batches in flight: memory stays flat however long the file.
-        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn")) as pool:
+        # fork: the workers start without importing anything again, and from any script
+        # (spawn would re-run an unguarded __main__); they never touch DuckDB
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(self.workers, mp_context=get_context(method)) as pool:
             pending: list[tuple[int, Future[BatchResult]]] = []
             for batch in (first, second, *batches):
                 pending.append((len(batch), pool.submit(decode_lines, file_no, batch)))
@@ -229,11 +232,6 @@ class Engine:
     def _load_parquet(self, file_no: int, path: Path) -> None:
         pattern = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
         self.con.execute(sql.insert_parquet(pattern, file_no, _PARQUET_LINE_BASE, COLUMNS))
-
-    def _max_ages(self) -> dict[str, float]:
-        default = self.settings.max_age_days * 86400
-        return {p.name: p.max_event_age or default for p in platforms.all_platforms()} | {
-            "": default}
 
     # --- matching, counting and diagnosing ----------------------------------------------
 
@@ -321,7 +319,8 @@ class Engine:
     # --- dashboard and export -----------------------------------------------------------
 
     def series(self) -> list[tuple[Any, ...]]:
-        """(period, platform, event name, browser, server, deduplicated, rate) rows."""
+        """(period, platform, event name, browser, server, deduplicated, conversions,
+        rate) rows."""
         return self.con.execute(sql.SERIES).fetchall()
 
     def export(self, folder: str | Path) -> Path:

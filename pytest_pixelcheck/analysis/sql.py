@@ -57,6 +57,16 @@ def _period(by: str) -> str:
     return "'all'"
 
 
+def max_ages(settings: DiagnosisSettings) -> dict[str, float]:
+    """The oldest event time (seconds before arrival) each platform accepts; "" for
+    a platform nobody registered."""
+    from .. import platforms
+
+    default = settings.max_age_days * 86400
+    return {p.name: p.max_event_age or default for p in platforms.all_platforms()} | {
+        "": default}
+
+
 def finish_loading(several_files: bool, by: str, max_ages: dict[str, float],
                    settings: DiagnosisSettings) -> str:
     """``ev``: events without the copies an earlier file already had (a HAR and a
@@ -96,7 +106,8 @@ def match_and_mark(settings: DiagnosisSettings, everything: bool) -> str:
     counts, per period, platform and event name. ``problem``: the rows a finding may
     be about (one-side-only, duplicated, rejected, undecodable, late or early,
     differing value or currency, a refused event time), or every row."""
-    first = "[arrival_time, seq::DOUBLE]"
+    # the first copy by arrival (ties, copies at the same instant, go either way)
+    first = "e.arrival_time"
     browser, server = "FILTER (WHERE source = 'browser')", "FILTER (WHERE source = 'server')"
     conditions = f"""
    e.state IN ('undecodable', 'rejected', 'nokey') OR e.time_bad
@@ -104,7 +115,7 @@ def match_and_mark(settings: DiagnosisSettings, everything: bool) -> str:
        OR g.s_at - g.b_at > {settings.late_after!r}
        OR g.b_at - g.s_at > {settings.race_tolerance!r}
        OR round(g.b_value, 6) <> round(g.s_value, 6)
-       OR upper(g.b_currency) <> upper(g.s_currency)))"""
+       OR upper(g.b_currency) <> upper(g.s_currency) OR r.dedup_key IS NOT NULL))"""
     return f"""
 CREATE OR REPLACE TABLE grp AS
 WITH rejected AS (SELECT DISTINCT period, platform, dedup_key FROM ev
@@ -129,7 +140,7 @@ CREATE OR REPLACE TABLE stats AS
 WITH counted AS (
     SELECT period, platform, coalesce(event_name, '<no name>') AS event_name,
            count(*) {browser} AS browser, count(*) {server} AS server,
-           min([arrival_time, seq::DOUBLE]) AS first_seen
+           min(arrival_time) AS first_seen, min(seq) AS first_seq
     FROM ev WHERE state NOT IN ('undecodable', 'mirror') GROUP BY ALL),
 outcomes AS (
     SELECT period, platform, coalesce(bname, sname) AS event_name,
@@ -149,14 +160,31 @@ SELECT c.period, c.platform, c.event_name, c.browser, c.server,
        coalesce(s.deduplicated, 0)::BIGINT AS deduplicated,
        coalesce(s.browser_only, 0)::BIGINT AS browser_only,
        coalesce(s.server_only, 0)::BIGINT AS server_only,
-       coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen
+       coalesce(s.extra, 0)::BIGINT AS extra, c.first_seen, c.first_seq
 FROM counted c LEFT JOIN summed s USING (period, platform, event_name);
+
+-- a server copy with no twin may be a retry under a new id: its original, merged or
+-- not, carries the same payload (order id, value, contents, page)
+CREATE OR REPLACE TABLE retried AS
+WITH orphans AS (
+    SELECT DISTINCT e.period, e.platform, e.event_name, e.identity FROM ev e
+    LEFT JOIN grp g ON g.period = e.period AND g.platform = e.platform
+                   AND g.dedup_key = e.dedup_key
+    WHERE e.source = 'server' AND (e.state IN ('nokey', 'rejected')
+                                   OR (e.state = 'ok' AND g.nb = 0)))
+SELECT DISTINCT e.period, e.platform, e.dedup_key FROM ev e
+JOIN orphans o ON o.period = e.period AND o.platform = e.platform
+     AND o.event_name IS NOT DISTINCT FROM e.event_name AND o.identity = e.identity
+WHERE e.source = 'server' AND e.state = 'ok';
 
 CREATE OR REPLACE TABLE problem AS
 SELECT e.file_no, e.line_no, e.part, e.seq, e.period
 FROM ev e LEFT JOIN grp g
      ON e.state = 'ok' AND g.period = e.period AND g.platform = e.platform
         AND g.dedup_key = e.dedup_key
+LEFT JOIN retried r
+     ON e.state = 'ok' AND r.period = e.period AND r.platform = e.platform
+        AND r.dedup_key = e.dedup_key
 WHERE {'true' if everything else conditions};
 """
 
@@ -164,7 +192,7 @@ WHERE {'true' if everything else conditions};
 STATS = """
 SELECT period, platform, event_name, browser, server, deduplicated, browser_only,
        server_only, extra
-FROM stats ORDER BY period, first_seen
+FROM stats ORDER BY period, first_seen, first_seq
 """
 
 ANSWERS = """
@@ -192,6 +220,7 @@ def insert_requests(path: str) -> str:
 #: (merged conversions over conversions, where one-side-only ones count once)
 SERIES = """
 SELECT period, platform, event_name, browser, server, deduplicated,
+       deduplicated + greatest(browser_only, server_only) AS conversions,
        CASE WHEN deduplicated + greatest(browser_only, server_only) > 0
             THEN deduplicated / (deduplicated + greatest(browser_only, server_only))
        END AS rate
@@ -205,3 +234,12 @@ def export(folder: str, columns: dict[str, Any]) -> str:
             "ON r.file_no = e.file_no AND r.line_no = e.line_no) "
             f"TO {_quote(folder)} (FORMAT parquet, PARTITION_BY (day, platform), "
             "OVERWRITE_OR_IGNORE true)")
+
+
+def script(by: str = "day", settings: DiagnosisSettings | None = None) -> str:
+    """The matching and counting SQL on an ``events`` table (the Parquet export's
+    columns), as one script: what docs/analyze-at-scale.md shows for a warehouse."""
+    settings = settings or DiagnosisSettings()
+    loading = finish_loading(True, by, max_ages(settings), settings).rsplit("SELECT (SELECT", 1)[0]
+    return (loading.strip() + "\n" + match_and_mark(settings, False).strip() + "\n\n-- "
+            "the dashboard\n" + SERIES.strip() + ";\n")

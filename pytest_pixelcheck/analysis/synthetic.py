@@ -82,8 +82,8 @@ class Template:
 
     def line(self, event_id: str, event_time: float, arrival: float) -> str:
         return (self.text.replace(_ID, self.sent_id(event_id))
-                .replace(_ORDER, "o" + event_id.removesuffix("-server")).replace(_TIME, _format(event_time,
-                                                                        self.time_format))
+                .replace(_ORDER, "o" + event_id.removesuffix("-server"))
+                .replace(_TIME, _format(event_time, self.time_format))
                 .replace(f'"{_ARRIVAL}"', repr(arrival)))
 
 

@@ -14,7 +14,7 @@ from ..report import WIDTH, shorten
 #: examples shown per group of findings
 EXAMPLES = 3
 #: groups shown before the rest is summed up in one line (``--findings all`` shows all)
-GROUPS_SHOWN = 10
+GROUPS_SHOWN = 8
 #: a rate falling by at least this much since the previous period raises an alert
 DEFAULT_ALERT_DROP = 0.05
 
@@ -61,9 +61,9 @@ def grouped_text(findings: Sequence[Finding], conversions: Any, *,
         lines.append(f"  {group.severity:<7} [{group.code}] {group.platform or '-'} "
                      f"{group.event_name or '<no name>'}: {group.count:,} "
                      f"({share} of conversions)")
-        lines.append("    fix: " + shorten(scrub(group.findings[0].fix), width - 9))
+        lines.append("    fix: " + _cut(scrub(group.findings[0].fix), width - 9))
         for example in group.findings[:EXAMPLES]:
-            lines.append("    e.g. " + shorten(scrub(example.message), width - 9))
+            lines.append("    e.g. " + _cut(scrub(example.message), width - 9))
     rest = groups[len(shown):]
     if rest:
         lines.append(f"  ... and {len(rest)} more group(s), {sum(g.count for g in rest):,} "
@@ -71,13 +71,20 @@ def grouped_text(findings: Sequence[Finding], conversions: Any, *,
     return "\n".join(lines)
 
 
+def _cut(text: str, width: int) -> str:
+    """The start of a message: its subject and first words say most."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def dashboard_rows(series: Sequence[tuple[Any, ...]], drop: float = DEFAULT_ALERT_DROP,
                    min_rate: float | None = None) -> list[dict[str, Any]]:
-    """Each (period, platform, event) with the change of its rate since the previous
-    period, and an alert when the rate fell by ``drop`` or more, or under ``min_rate``."""
+    """Each (period, platform, event) row of ``Engine.series`` with the change of its
+    rate since the previous period, and an alert when the rate fell by ``drop`` or more,
+    or under ``min_rate``."""
     out: list[dict[str, Any]] = []
     previous: dict[tuple[str, str], float | None] = {}
-    for period, platform, name, browser, server, dedup, rate in series:
+    for period, platform, name, browser, server, dedup, conversions, rate in series:
         before = previous.get((platform, name))
         change = None if rate is None or before is None else rate - before
         alert = None
@@ -87,7 +94,7 @@ def dashboard_rows(series: Sequence[tuple[Any, ...]], drop: float = DEFAULT_ALER
             alert = f"rate {rate:.0%} is below {min_rate:.0%}"
         out.append({"period": period, "platform": platform, "event_name": name,
                     "browser": browser, "server": server, "deduplicated": dedup,
-                    "rate": rate, "change": change, "alert": alert})
+                    "conversions": conversions, "rate": rate, "change": change, "alert": alert})
         if rate is not None:
             previous[(platform, name)] = rate
     out.sort(key=lambda r: (r["period"], r["platform"], r["event_name"]))

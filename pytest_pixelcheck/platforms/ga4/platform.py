@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from ...events import CapturedRequest, Event
 from ...validation import validate, validator
@@ -402,6 +402,30 @@ class GA4(Platform):
         return event
 
     # --- server side ------------------------------------------------------------------
+
+    def from_backend_log(self, record: dict[str, Any]) -> CapturedRequest | None:
+        """A logged Measurement Protocol body (``client_id`` or ``app_instance_id``, and
+        ``events``), with ``measurement_id`` (or ``firebase_app_id``) and ``api_secret``
+        as fields of the line or in a ``url``, and an optional ``time`` (Unix seconds).
+        Google answers 2xx to anything, so the answer is left to the decoder's checks."""
+        if not isinstance(record.get("events"), list) or not (
+                "client_id" in record or "app_instance_id" in record):
+            return None
+        url = record.get("url")
+        keys = ("measurement_id", "firebase_app_id", "api_secret")
+        if not isinstance(url, str):
+            if not (record.get("measurement_id") or record.get("firebase_app_id")):
+                return None
+            query = urlencode({k: str(record[k]) for k in keys if record.get(k)})
+            url = f"https://www.google-analytics.com{MP_PATH}?{query}"
+        body = {k: v for k, v in record.items() if k not in ("url", "time", *keys)}
+        when = record.get("time")
+        if not isinstance(when, (int, float)):
+            micros = record.get("timestamp_micros")
+            when = micros / 1e6 if isinstance(micros, (int, float)) else 0.0
+        return CapturedRequest("POST", url, [("Content-Type", "application/json")],
+                               json.dumps(body).encode(), float(when), "log",
+                               original_host=urlsplit(url).hostname)
 
     def is_server_api(self, host: str | None, path: str) -> bool:
         if host is not None and host not in SERVER_HOSTS and host not in _LOOPBACK:
