@@ -15,6 +15,36 @@ CODES = ("counted-more-than-once", "side-not-isolated", "blocked-not-covered",
 
 #: per platform, per code: words the fix must use (its tag call, library, API field)
 WORDS = {
+    "meta": {
+        "counted-more-than-once": ["fbq('track'", "eventID"],
+        "side-not-isolated": ["block_browser('meta')", "fbevents.js"],
+        "blocked-not-covered": ["Conversions API", "eventID"],
+        "tracked-before-consent": ["fbq('consent', 'revoke')"],
+        "server-event-without-consent": ["data_processing_options: ['LDU']"],
+        "not-fired-after-consent": ["fbq('consent', 'grant')"],
+        "click-id-lost": ["_fbc", "_fbp", "user_data.fbc"],
+        "route-without-pageview": ["fbq('track', 'PageView')"],
+    },
+    "tiktok": {
+        "counted-more-than-once": ["ttq.track('CompletePayment'", "event_id"],
+        "side-not-isolated": ["block_browser('tiktok')", "events.js"],
+        "blocked-not-covered": ["/open_api/v1.3/event/track/", "event_id"],
+        "tracked-before-consent": ["ttq.holdConsent()"],
+        "server-event-without-consent": ["Events API"],
+        "not-fired-after-consent": ["ttq.grantConsent()", "ttq.track('CompletePayment'"],
+        "click-id-lost": ["ttclid", "_ttp", "user.ttp"],
+        "route-without-pageview": ["ttq.page()"],
+    },
+    "ga4": {
+        "counted-more-than-once": ["transaction_id"],
+        "side-not-isolated": ["block_browser('ga4')", "gtag/js"],
+        "blocked-not-covered": ["/mp/collect", "transaction_id", "client_id"],
+        "tracked-before-consent": ["gtag('consent', 'default'"],
+        "server-event-without-consent": ["ad_user_data: 'DENIED'"],
+        "not-fired-after-consent": ["gtag('consent', 'update'", "gtag('event', 'purchase'"],
+        "click-id-lost": ["_ga", "client_id", "session_id", "gclid"],
+        "route-without-pageview": ["gtag('event', 'page_view'"],
+    },
     "snapchat": {
         "counted-more-than-once": ["snaptr('track'", "client_dedup_id"],
         "side-not-isolated": ["block_browser('snapchat')", "scevent.min.js"],
@@ -58,7 +88,8 @@ WORDS = {
 }
 
 #: a browser event each platform's texts name (its own spelling of the purchase)
-PURCHASES = {"snapchat": "PURCHASE", "pinterest": "checkout", "reddit": "Purchase",
+PURCHASES = {"meta": "Purchase", "tiktok": "CompletePayment", "ga4": "purchase",
+             "snapchat": "PURCHASE", "pinterest": "checkout", "reddit": "Purchase",
              "linkedin": "Purchase"}
 
 

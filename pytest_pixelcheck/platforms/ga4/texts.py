@@ -67,6 +67,31 @@ def fix_text(code: str, event: Event | None = None) -> str | None:
                 "'denied', ad_personalization: 'denied', analytics_storage: 'denied'}) "
                 "before gtag('config'), and gtag('consent', 'update', {...: 'granted'}) "
                 "on accept")
+    if code == "side-not-isolated":
+        if event is not None and event.source == "server":
+            return ("switch the Measurement Protocol calls off too: "
+                    "pixelcheck_sink.refuse('ga4'), or the backend's own switch for its "
+                    "POST /mp/collect calls")
+        return ("switch gtag.js off too: pixelcheck.block_browser('ga4') drops its "
+                "google-analytics.com/g/collect hits, or an ad blocker hides "
+                "www.googletagmanager.com/gtag/js")
+    if code == "blocked-not-covered":
+        return ("send the purchase from the backend too: " + MP_PURCHASE + ". GA4 merges "
+                "it with gtag's on transaction_id; no other event merges, so send only the "
+                "purchase")
+    if code == "server-event-without-consent":
+        return ("for a visitor without consent send consent: {ad_user_data: 'DENIED', "
+                "ad_personalization: 'DENIED'} in the Measurement Protocol body (consent "
+                "mode), or send nothing")
+    if code == "not-fired-after-consent":
+        return (f"when the visitor accepts, call gtag('consent', 'update', {{...: "
+                f"'granted'}}) and run the gtag('event', '{name}', ...) calls the page held, "
+                "not only on the next page")
+    if code == "route-without-pageview":
+        return ("send gtag('event', 'page_view', {page_location: location.href}) on every "
+                "route change of the single-page app (the router's after-navigation hook), "
+                "once, or let enhanced measurement's browser-history page views do it, not "
+                "both")
     if code == "click-id-lost":
         return ("keep the _ga and _ga_<id> cookies across every hop: send the shopper back "
                 "to the host they came on, and send the same client_id (and "

@@ -42,6 +42,11 @@ FIXES: dict[str, str] = {
                      "shopper back to the host they came on, and read both from that "
                      "request (or the order) into user_data.fbc and user_data.fbp of the "
                      "Conversions API call",
+    "server-event-without-consent": "for a visitor without consent send "
+                                    "data_processing_options: ['LDU'] with "
+                                    "data_processing_options_country: 0 and "
+                                    "data_processing_options_state: 0 (Meta geolocates) in "
+                                    "the Conversions API event, or send nothing",
     "test-event-code": "take test_event_code out of the production configuration; set it "
                        "only in the Events Manager test setup",
 }
@@ -56,6 +61,13 @@ MISSING_ID = {
 def fix_text(code: str, event: Event | None) -> str | None:
     if code == "missing-event-id" and event is not None:
         return MISSING_ID[event.source]
+    if code == "side-not-isolated":
+        if event is not None and event.source == "server":
+            return ("switch the Conversions API calls off too: pixelcheck_sink.refuse('meta'), "
+                    "or the backend's own switch for its POST /{version}/PIXEL/events calls")
+        return ("switch the Meta Pixel off too: pixelcheck.block_browser('meta') drops its "
+                "facebook.com/tr hits, or an ad blocker hides "
+                "connect.facebook.net/en_US/fbevents.js")
     text = FIXES.get(code)
     if text is None or event is None:
         return text

@@ -595,6 +595,23 @@ class TikTok(Platform):
             return ("send data[].event_id in the Events API call (event_id at the top level "
                     "in 1.0), the same value as the pixel's {event_id: ID}. Without it TikTok "
                     "falls back to the _ttp cookie (user.ttp), which merges far less reliably")
+        if code == "side-not-isolated":
+            if source == "server":
+                return ("switch the Events API calls off too: pixelcheck_sink.refuse('tiktok'), "
+                        "or the backend's own switch for its POST /open_api/v1.3/event/track/ "
+                        "calls")
+            return ("switch the TikTok Pixel off too: pixelcheck.block_browser('tiktok') drops "
+                    "its analytics.tiktok.com hits, or an ad blocker hides "
+                    "analytics.tiktok.com/i18n/pixel/events.js")
+        if code == "server-event-without-consent":
+            return ("for a visitor without consent send no Events API event (pixelcheck knows "
+                    "no TikTok limited-use field to accept in its place)")
+        if code == "not-fired-after-consent":
+            return (f"when the visitor accepts, call ttq.grantConsent() and run the "
+                    f"ttq.track('{name}', ...) calls the page held, not only on the next page")
+        if code == "route-without-pageview":
+            return ("call ttq.page() on every route change of the single-page app (the "
+                    "router's after-navigation hook), once")
         if code == "tracked-before-consent":
             return ("hold the pixel until the visitor accepts: ttq.holdConsent() before "
                     "ttq.load(), ttq.grantConsent() on accept (ttq.revokeConsent() on deny)")
