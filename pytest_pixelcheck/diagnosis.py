@@ -446,7 +446,7 @@ def _retries_and_one_side(
         involved = ([twin] if twin else []) + attempts
         if twin is not None:
             browser_left.remove(twin)
-        reasons = [r for a in attempts for r in a.extra.get("rejection", [])]
+        reasons = [str(r) for a in attempts for r in a.extra.get("rejection") or []]
         details = [f"attempt {i + 1}: {_answer_line(a)}" for i, a in enumerate(attempts)]
         details += [f"why: {r}" for r in dict.fromkeys(reasons)]
         lost = "; the browser copy has no server twin" if twin else ""
