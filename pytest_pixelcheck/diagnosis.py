@@ -243,9 +243,9 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
             if server.platform != browser.platform or server.event_id is None \
                     or id(server) in retry_like:
                 continue
-            finding = _near_miss(browser, server)
-            if finding is not None and (best is None or finding[0] < best[0]):
-                best = (finding[0], server, finding[1])
+            near = _near_miss(browser, server)
+            if near is not None and (best is None or near[0] < best[0]):
+                best = (near[0], server, near[1])
         if best is not None:
             _, server, finding = best
             out.append(finding)
@@ -281,7 +281,8 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
 def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     """(rank, finding) when the two look like one conversion; lower rank is closer."""
     same_id = browser.event_id == server.event_id
-    id_note = None if same_id else explain_id_difference(browser.event_id, server.event_id)
+    id_note = None if same_id or browser.event_id is None or server.event_id is None \
+        else explain_id_difference(browser.event_id, server.event_id)
     same_name = browser.event_name == server.event_name
     rule = platforms.get(browser.platform).dedup_rule()
     details = side_by_side(browser, server)
@@ -551,7 +552,7 @@ def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Fi
         for event in result.events:
             key = _full_key(event)
             earlier = seen.get(key) if key is not None else None
-            if earlier is not None and earlier.test_id != event.test_id:
+            if key is not None and earlier is not None and earlier.test_id != event.test_id:
                 out.append(Finding(
                     "reused-event-id",
                     f"{event.source} {event.event_name} id={event.event_id!r} was already "

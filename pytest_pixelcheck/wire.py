@@ -134,7 +134,9 @@ def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
         name = part.get_param("name", header="content-disposition")
         if name is None:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):  # a nested multipart part has no bytes
+            payload = b""
         fields.append((str(name), payload.decode("utf-8", "replace")))
     return fields
 
