@@ -15,13 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .depth import MAX_JSON_DEPTH
 from .events import CapturedRequest, Event
 from .findings import Finding, severity_overrides
 from .matching import EventNameStats, MatchResult
 from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
 from .redact import is_pii_key, mask_value, redact_headers, scrub
-from .wire import MAX_JSON_DEPTH
 
 REPORT_FORMAT = "pytest-pixelcheck-report"
 REPORT_VERSION = 1

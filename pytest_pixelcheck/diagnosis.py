@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import platforms
+from .depth import MAX_JSON_DEPTH, is_too_deep
 from .events import Event
 from .findings import SEVERITY_RANK, Finding
 from .matching import MatchResult, Pair
-from .wire import MAX_JSON_DEPTH, is_too_deep, loads
+from .wire import loads
 
 _ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
            "and the server call's event id")

@@ -98,15 +98,20 @@ def test_events_built_with_deep_data_go_through_matching_diagnosis_and_writers(t
     that walks their data must not recurse without bound either."""
     raw = _capi_request(b"{}")
     deep = [Event("meta", source, "1", "Purchase", "o-1", time.time(), time.time(),
-                  user_data={"em": _deep_list(3000)}, custom_data=_deep_dict(3000),
-                  raw=raw, seq=n, extra={"params": _deep_dict(3000)})
+                  user_data={"em": _deep_list(3000)},
+                  custom_data={"value": _deep_list(5000), "currency": _deep_list(5000),
+                               "contents": _deep_dict(3000)},
+                  raw=raw, seq=n, extra={"params": _deep_dict(3000)},
+                  event_time_raw=_deep_list(3000))
             for n, source in enumerate(("browser", "server"))]
-    deep[1].custom_data = _deep_dict(2000)  # differs: payload comparison walks both
+    deep[1].custom_data = {"value": _deep_list(4000)}  # differs: compared, printed
+    assert mask(deep[0].user_data["em"], "em").startswith("[[[")
+    repr(deep[0])
+    artifacts.event_dict(deep[0])
     result = match_events(deep)
     findings = diagnose(result)
-    assert mask(deep[0].user_data["em"], "em").startswith("[[[")
-    artifacts.event_dict(deep[0])
-    repr(deep[0])
+    assert [f.code for f in findings] == ["payload-too-deep", "payload-too-deep"]
+    assert "5002 levels" in findings[0].message  # custom_data, value, 5000 lists
     report.test_report(result, findings)
     artifacts.test_record("t", "failed", result, findings, {}, [], False)
     artifacts.write_capture(tmp_path / "events.jsonl", deep)
