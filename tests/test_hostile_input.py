@@ -367,3 +367,15 @@ def test_the_hostile_report_would_run_its_scripts_unescaped(tmp_path):
     parser.handle_starttag = lambda tag, attrs: tags.append(tag)  # type: ignore[method-assign]
     parser.feed("".join(HOSTILE_PARAMS.values()))
     assert {"script", "img", "svg"} <= set(tags)
+
+
+def test_analyze_keeps_a_request_its_decoder_crashes_on(monkeypatch):
+    """``pixelcheck analyze`` (decode_request) records the request with the reason,
+    as the sink and the proxy do, instead of stopping on the exception."""
+    def crash(request):
+        raise TypeError("an input the decoder never foresaw")
+
+    monkeypatch.setattr(platforms.get("meta"), "handle_server", crash)
+    request = _capi_request(_capi_body())
+    [event] = platforms.decode_request(request, "server")
+    assert event.raw is request and "never foresaw" in event.error
