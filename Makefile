@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.pixelcheck-installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install browser node-sdk demo test lint bench clean
+.PHONY: install browser node-sdk demo test typecheck lint bench clean
 
 install: $(STAMP)
 
@@ -39,7 +39,12 @@ browser: $(STAMP)
 demo: browser
 	$(PY) -m pytest_pixelcheck.cli demo
 
-test: browser node-sdk
+# mypy --strict over the public API (the module list is [tool.mypy] in pyproject.toml);
+# before the tests, so a typing break fails fast
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+test: browser node-sdk typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -50,4 +55,4 @@ bench: browser
 	$(PY) benchmarks/startup.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache $(NODE_CAPI)/node_modules
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .hypothesis $(NODE_CAPI)/node_modules

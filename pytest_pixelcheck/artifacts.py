@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .depth import MAX_JSON_DEPTH
 from .events import CapturedRequest, Event
 from .findings import Finding, severity_overrides
 from .matching import EventNameStats, MatchResult
 from .pii import coverage_rows, merge_coverage
 from .proxy import TrafficEntry
 from .redact import is_pii_key, mask_value, redact_headers, scrub
-from .wire import MAX_JSON_DEPTH
 
 REPORT_FORMAT = "pytest-pixelcheck-report"
 REPORT_VERSION = 1
@@ -43,6 +44,8 @@ def _scrubbed(value: Any, key: str = "", depth: int = 0) -> Any:
         return {str(k): _scrubbed(v, str(k), depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_scrubbed(v, key, depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf or nan: "inf", "nan", as Python writes them
     if isinstance(value, (int, float, bool)) or value is None:
         return value
     return scrub(str(value))
@@ -200,10 +203,33 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _finite(value: Any, depth: int = 0) -> Any:
+    """``value`` with every inf and nan float as a string, for strict JSON readers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if depth >= MAX_JSON_DEPTH + 8:  # report data was cut at MAX_JSON_DEPTH already
+        return value if isinstance(value, (str, int, float, bool)) or value is None \
+            else TOO_DEEP_PLACEHOLDER
+    if isinstance(value, dict):
+        return {k: _finite(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, depth + 1) for v in value]
+    return value
+
+
+def _dumps(data: Any, **kwargs: Any) -> str:
+    """Strict JSON (no NaN or Infinity, which most readers refuse); values that are
+    not JSON are written as their text."""
+    try:
+        return json.dumps(data, allow_nan=False, default=str, **kwargs)
+    except ValueError:
+        return json.dumps(_finite(data), allow_nan=False, default=str, **kwargs)
+
+
 def write_json(path: str | Path, data: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=False, default=str) + "\n")
+    path.write_text(_dumps(data, indent=1) + "\n")
     return path
 
 
@@ -223,7 +249,7 @@ def capture_lines(events: Sequence[Event]) -> list[str]:
         request["headers"] = redact_headers([tuple(h) for h in request["headers"]])
         if "body" in request:
             request["body"] = scrub(request["body"])
-        lines.append(json.dumps({"format": CAPTURE_FORMAT, "source": event.source,
+        lines.append(_dumps({"format": CAPTURE_FORMAT, "source": event.source,
                                  "platform": event.platform, "test_id": event.test_id,
                                  "request": request}))
     return lines

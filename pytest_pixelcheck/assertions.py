@@ -117,7 +117,7 @@ def assert_deduplicated(
     if platform is not None:
         platforms.get(platform)  # an unknown platform is a usage error, said early
     timeout = pixelcheck.default_timeout if timeout is None else timeout
-    fail_on = fail_on or pixelcheck.fail_on
+    level: str = fail_on or pixelcheck.fail_on
     pixelcheck.wait_until(
         lambda evs: settled(evs, names, platform, pixelcheck.expected_side), timeout)
 
@@ -125,7 +125,7 @@ def assert_deduplicated(
     # A browser that went around the proxy explains a missing event of any name.
     findings = [f for f in all_findings if names is None or f.involves(names)
                 or f.code == "browser-not-proxied"]
-    verdict = _verdict("assert_deduplicated", names, timeout, result, findings, fail_on)
+    verdict = _verdict("assert_deduplicated", names, timeout, result, findings, level)
     if verdict is None:
         return result.narrowed(names)
     failing, lines = verdict
@@ -201,7 +201,7 @@ def assert_pii_hashed(
     __tracebackhide__ = True
     names = _names(event_name)
     timeout = pixelcheck.default_timeout if timeout is None else timeout
-    fail_on = fail_on or pixelcheck.fail_on
+    level: str = fail_on or pixelcheck.fail_on
     known = Customer.build(customer) if customer is not None else pixelcheck.known_customer
     required = _required_keys(require, known)
     pixelcheck.wait_until(lambda evs: settled(evs, names), timeout)
@@ -212,7 +212,7 @@ def assert_pii_hashed(
     nothing = _nothing_checked(result.narrowed(names), names, timeout)
     if not nothing:
         nothing = _required_not_arrived(coverage, names, required, known is not None)
-    verdict = _verdict("assert_pii_hashed", names, timeout, result, findings, fail_on,
+    verdict = _verdict("assert_pii_hashed", names, timeout, result, findings, level,
                        nothing_checked=nothing)
     if verdict is None:
         return coverage

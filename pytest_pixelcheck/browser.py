@@ -55,9 +55,9 @@ def find_chromium(explicit: str | None = None, playwright: Any = None) -> Browse
     if managed:
         return BrowserLocation(None, f"Playwright's install, {managed}")
     for name in SYSTEM_CANDIDATES:
-        path = shutil.which(name)
-        if path:
-            return BrowserLocation(path, f"system, {path}")
+        found = shutil.which(name)
+        if found:
+            return BrowserLocation(found, f"system, {found}")
     raise BrowserNotFound(
         "no Chromium found. Install one: `python -m playwright install chromium`, "
         "or as root on Debian/Ubuntu `apt-get install -y chromium`, or pass "

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import platforms
+from .depth import MAX_JSON_DEPTH, is_too_deep
 from .events import Event
 from .findings import SEVERITY_RANK, Finding
 from .matching import MatchResult, Pair
 from .nearmiss import COMPARISONS, CandidateIndex
-from .wire import MAX_JSON_DEPTH, is_too_deep, loads
+from .wire import loads
 
 _ID_FIX = ("pass one id to both sides, byte for byte: the tag's event id for NAME in the page "
            "and the server call's event id")
@@ -258,9 +259,9 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
             if server.platform != browser.platform:
                 continue
             COMPARISONS.comparisons += 1
-            finding = _near_miss(browser, server)
-            if finding is not None and (best is None or finding[0] < best[0]):
-                best = (finding[0], server, finding[1])
+            near = _near_miss(browser, server)
+            if near is not None and (best is None or near[0] < best[0]):
+                best = (near[0], server, near[1])
         if best is not None:
             _, server, finding = best
             out.append(finding)
@@ -306,7 +307,8 @@ def _unmatched(result: MatchResult) -> tuple[list[Finding], list[Event], list[Ev
 def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     """(rank, finding) when the two look like one conversion; lower rank is closer."""
     same_id = browser.event_id == server.event_id
-    id_note = None if same_id else explain_id_difference(browser.event_id, server.event_id)
+    id_note = None if same_id or browser.event_id is None or server.event_id is None \
+        else explain_id_difference(browser.event_id, server.event_id)
     same_name = browser.event_name == server.event_name
     if same_id and same_name and browser.pixel_id != server.pixel_id:
         return 0, Finding(
@@ -485,7 +487,7 @@ def _retries_and_one_side(
             continue
         twin = take_browser_twin(first)
         involved = ([twin] if twin else []) + attempts
-        reasons = [r for a in attempts for r in a.extra.get("rejection", [])]
+        reasons = [str(r) for a in attempts for r in a.extra.get("rejection") or []]
         details = [f"attempt {i + 1}: {_answer_line(a)}" for i, a in enumerate(attempts)]
         details += [f"why: {r}" for r in dict.fromkeys(reasons)]
         lost = "; the browser copy has no server twin" if twin else ""
@@ -627,7 +629,7 @@ def _reused_ids(result: MatchResult, earlier_events: Sequence[Event]) -> list[Fi
         for event in result.events:
             key = _full_key(event)
             earlier = seen.get(key) if key is not None else None
-            if earlier is not None and earlier.test_id != event.test_id:
+            if key is not None and earlier is not None and earlier.test_id != event.test_id:
                 out.append(Finding(
                     "reused-event-id",
                     f"{event.source} {event.event_name} id={event.event_id!r} was already "

@@ -7,11 +7,14 @@ and tests read them from the main thread: the store is the one place they meet.
 from __future__ import annotations
 
 import base64
+import reprlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from .depth import MAX_JSON_DEPTH, cut_deep, too_deep_reason
 
 Source = Literal["browser", "server"]
 
@@ -154,8 +157,8 @@ class Event:
         parts.append(f"seq={self.seq}")
         if "value" in self.custom_data:
             currency = self.custom_data.get("currency")
-            parts.append(f"value={self.custom_data['value']}"
-                         + (f" {currency}" if currency is not None else ""))
+            parts.append(f"value={_shown(self.custom_data['value'])}"
+                         + (f" {_shown(currency)}" if currency is not None else ""))
         if self.user_data:
             # which keys, never their values: the values are the customer's data
             parts.append(f"user_data=[{', '.join(map(str, self.user_data))}]")
@@ -164,6 +167,32 @@ class Event:
         if self.error:
             parts.append(f"error={self.error!r}")
         return f"Event({scrub_secrets(' '.join(parts), self.secrets())})"
+
+
+def bound_depth(event: Event) -> bool:
+    """Cut ``event``'s data nested past ``MAX_JSON_DEPTH`` (an event built by hand or by
+    a fuzzer; decoders refuse such bodies before they make one), and say so in its
+    ``error``, which the diagnosis reports as ``payload-too-deep``. True if it cut."""
+    deepest = 0
+    event.user_data, depth = cut_deep(event.user_data)
+    deepest = max(deepest, depth)
+    event.custom_data, depth = cut_deep(event.custom_data)
+    deepest = max(deepest, depth)
+    event.extra, depth = cut_deep(event.extra)
+    deepest = max(deepest, depth)
+    event.event_time_raw, depth = cut_deep(event.event_time_raw)
+    deepest = max(deepest, depth)
+    if deepest <= MAX_JSON_DEPTH:
+        return False
+    if event.error is None:
+        event.error = too_deep_reason(deepest)
+    return True
+
+
+def _shown(value: Any) -> str:
+    """A value for a one-line repr: containers abbreviated (and never recursed into
+    without bound), scalars as they are."""
+    return reprlib.repr(value) if isinstance(value, (dict, list, tuple, set)) else str(value)
 
 
 T = TypeVar("T")

@@ -118,7 +118,7 @@ def parse_severity_overrides(text: str | Iterable[str] | None) -> dict[str, Seve
         severity = severity.lower()
         if severity not in SEVERITY_RANK:
             raise ValueError(f"unknown severity {severity!r} for {code}; known severities: "
-                             + ", ".join(sorted(SEVERITY_RANK, key=SEVERITY_RANK.get,
+                             + ", ".join(sorted(SEVERITY_RANK, key=lambda s: SEVERITY_RANK[s],
                                                 reverse=True)))
         out[code] = severity  # type: ignore[assignment]  # checked against SEVERITY_RANK
     return out

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import platforms
-from .events import Event, Source
+from .events import Event, Source, bound_depth
 
 # Reprs by hand (repr=False): short, and never the events' raw requests or customer
 # data, which the generated reprs would print in every failed pytest assertion.
@@ -195,6 +195,7 @@ def match_events(events: Iterable[Event], platform: str | None = None) -> MatchR
     for event in sorted(events, key=lambda e: (e.arrival_time, e.seq)):
         if platform is not None and event.platform != platform:
             continue
+        bound_depth(event)
         result.events.append(event)
         if not event.decoded:
             result.undecodable.append(event)

@@ -349,7 +349,8 @@ class Customer:
         return f"Customer({shown})"
 
     def raw(self, key: str) -> str | None:
-        return getattr(self, FIELD_OF_KEY[_key(key)])
+        value: str | None = getattr(self, FIELD_OF_KEY[_key(key)])
+        return value
 
     @property
     def keys(self) -> list[str]:

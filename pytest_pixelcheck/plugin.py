@@ -12,7 +12,7 @@ import re
 import traceback
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -46,10 +46,13 @@ from .report import append_markdown_summary, session_summary, shorten, test_repo
 from .serve import AttachError
 from .sink import ConversionSink
 
+if TYPE_CHECKING:  # Playwright's own types; imported only when a browser test runs
+    from playwright.sync_api import Browser, BrowserContext, Page
+
 _HAS_PYTEST_PLAYWRIGHT = importlib.util.find_spec("pytest_playwright") is not None
 
 # (ini name, help, type, default); each also has a --pixelcheck-... flag
-_SETTINGS: list[tuple[str, str, str, Any]] = [
+_SETTINGS: list[tuple[str, str, Literal["string", "bool"], Any]] = [
     ("pixelcheck_browser", "Chromium executable (default: Playwright's, then the system's)",
      "string", None),
     ("pixelcheck_headed", "run the browser with a window", "bool", False),
@@ -261,7 +264,7 @@ def pixelcheck_sink(pixelcheck_harness: Harness) -> ConversionSink:
 
 @pytest.fixture(scope="session")
 def pixelcheck_browser(pixelcheck_harness: Harness,
-                       request: pytest.FixtureRequest) -> Iterator[Any]:
+                       request: pytest.FixtureRequest) -> Iterator[Browser]:
     """The session's Chromium, routed through the proxy and trusting its CA."""
     playwright = None
     if request.config.pluginmanager.hasplugin("playwright"):
@@ -302,8 +305,8 @@ def pixelcheck_consent_hook() -> Any:
 
 
 @pytest.fixture
-def pixelcheck_context(pixelcheck: Pixelcheck, pixelcheck_browser: Any,
-                       pixelcheck_harness: Harness) -> Iterator[Any]:
+def pixelcheck_context(pixelcheck: Pixelcheck, pixelcheck_browser: Browser,
+                       pixelcheck_harness: Harness) -> Iterator[BrowserContext]:
     """A fresh browser context for this test (own cookies, own storage)."""
     session = pixelcheck_harness.browser()
     context = session.new_context()
@@ -314,7 +317,7 @@ def pixelcheck_context(pixelcheck: Pixelcheck, pixelcheck_browser: Any,
 
 
 @pytest.fixture
-def pixelcheck_page(pixelcheck_context: Any) -> Any:
+def pixelcheck_page(pixelcheck_context: BrowserContext) -> Page:
     """A Playwright page whose traffic goes through the pixelcheck proxy."""
     return pixelcheck_context.new_page()
 
@@ -461,19 +464,20 @@ def pytest_assertrepr_compare(config: pytest.Config, op: str, left: object,
     return explain_comparison(op, left, right, verbose=int(config.getoption("verbose", 0)))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     capture = item.stash.get(_CAPTURE_KEY, None)
     if capture is None or report.when != "call":
-        return
+        return report
     try:
         _report_capture(item, call, report, capture)
     except Exception as exc:  # noqa: BLE001
         # An exception escaping a report hook is an INTERNALERROR that ends the whole
         # session: one test's capture, however hostile, fails that test alone.
         _evaluation_failed(report, exc)
+    return report
 
 
 def _evaluation_failed(report: pytest.TestReport, exc: BaseException) -> None:
@@ -497,14 +501,14 @@ def _report_capture(item: pytest.Item, call: pytest.CallInfo[None], report: pyte
     result, findings = capture.evaluate()
     # Plain data only: under xdist it travels to the controller with the report.
     coverage = match_key_coverage(result, capture.known_customer)
-    report.pixelcheck = test_record(item.nodeid, report.outcome, result, findings,
-                                    capture.sink_answers(), coverage_rows(coverage),
-                                    capture.known_customer is not None,
-                                    expected_codes=capture.expected_codes,
-                                    caught_assertions=capture.failed_assertions
-                                    if report.passed else 0)
+    record = test_record(item.nodeid, report.outcome, result, findings,
+                         capture.sink_answers(), coverage_rows(coverage),
+                         capture.known_customer is not None,
+                         expected_codes=capture.expected_codes,
+                         caught_assertions=capture.failed_assertions if report.passed else 0)
+    report.pixelcheck = record  # type: ignore[attr-defined]  # rides in the report's __dict__
     # JUnit XML reads them from the item when the test's last report is written
-    item.user_properties.extend(junit_properties(report.pixelcheck))
+    item.user_properties.extend(junit_properties(record))
     if not report.failed:
         return
     folder = artifact_folder(item.config, item.nodeid)

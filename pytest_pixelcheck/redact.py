@@ -162,13 +162,24 @@ def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     return scrub(text)
 
 
-_REDACTED_LOGGERS = ("mitmproxy", "werkzeug", "pytest_pixelcheck", "example_site")
+#: every logger in this process that can print request data: the proxy, the sink and
+#: pixelcheck, and the HTTP stacks under them. At DEBUG hpack and h2 log each header the
+#: proxy decodes (paths with their query included), aioquic's quic/http3 the same over
+#: HTTP/3, asyncio an exception's arguments, urllib3 and requests each URL a client in
+#: the test process calls. Other loggers are the user's, left as they wrote them.
+REDACTED_LOGGERS = ("mitmproxy", "werkzeug", "pytest_pixelcheck", "example_site",
+                    "pytest_httpserver", "hpack", "h2", "h11", "wsproto", "quic", "http3",
+                    "aioquic", "asyncio", "urllib3", "requests", "httpx", "httpcore")
 _factory_installed = False
 
 
+def _redacted_logger(name: str) -> bool:
+    return any(name == root or name.startswith(root + ".") for root in REDACTED_LOGGERS)
+
+
 def install_log_redaction() -> None:
-    """Scrub the log records of the proxy, the sink and pixelcheck itself as they are
-    made, so no handler (pytest's captured logs included) ever holds a token."""
+    """Scrub the log records of ``REDACTED_LOGGERS`` as they are made, so no handler
+    (pytest's captured logs included) ever holds a token or a raw email."""
     global _factory_installed
     if _factory_installed:
         return
@@ -176,10 +187,10 @@ def install_log_redaction() -> None:
 
     def factory(*args: object, **kwargs: object) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        if record.name.startswith(_REDACTED_LOGGERS):
+        if _redacted_logger(record.name):
             try:
                 record.msg, record.args = scrub(record.getMessage()), None
-            except Exception:  # a record that cannot format stays as it was
+            except Exception:  # noqa: BLE001  (a record that cannot format stays as it was)
                 pass
         return record
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from .events import Event
 from .findings import Finding, register_codes
 from .proxy import TrafficEntry
-from .redact import redact
+from .redact import scrub
 from .wire import host_of
 
 register_codes({
@@ -66,7 +66,7 @@ def exposed_tokens(traffic: Sequence[TrafficEntry], tokens: Iterable[str]) -> li
                 out.append(Finding(
                     "exposed-access-token",
                     f"the server API access token appears in the {where[0]} of "
-                    f"{entry.method} {redact(entry.url)}: anyone who opens the page can "
+                    f"{entry.method} {scrub(entry.url)}: anyone who opens the page can "
                     "send events to your pixel",
                     "keep the Conversions API token on the server only (environment or "
                     "secret store); never render it into HTML, JS or API responses, and "

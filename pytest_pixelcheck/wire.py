@@ -14,6 +14,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .depth import MAX_JSON_DEPTH, nesting_depth, too_deep_reason
 from .events import CapturedRequest
 
 
@@ -21,50 +22,11 @@ class WireError(ValueError):
     """The request could not be read; the message says why."""
 
 
-#: How deep pixelcheck reads nested JSON in a request. Real payloads nest about five
-#: levels (data, event, custom_data, contents, item); anything past this is refused
-#: as ``payload-too-deep`` before any code walks it, so no walk of request data can
-#: exhaust Python's recursion limit.
-MAX_JSON_DEPTH = 32
-
-
 class PayloadTooDeep(WireError):
     """JSON nested deeper than ``MAX_JSON_DEPTH``: refused before anything walks it."""
 
     def __init__(self, depth: int | None) -> None:
-        found = f"{depth} levels" if depth is not None else "too deep for Python's parser"
-        super().__init__(f"JSON {TOO_DEEP_MARK} ({found}); pixelcheck reads at most "
-                         f"{MAX_JSON_DEPTH} levels")
-
-
-#: the words every too-deep reason carries, so the diagnosis can tell it from other
-#: unreadable bodies whatever prefix a platform put in front of it
-TOO_DEEP_MARK = "nested deeper than pixelcheck reads"
-
-
-def is_too_deep(reason: str | None) -> bool:
-    return bool(reason) and TOO_DEEP_MARK in str(reason)
-
-
-def nesting_depth(value: Any, stop_after: int | None = None) -> int:
-    """Levels of lists and dicts in ``value`` (a scalar: 0), without recursion;
-    ``stop_after``: give up counting once past it."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, (list, tuple)):
-            children = item
-        else:
-            continue
-        depth += 1
-        deepest = max(deepest, depth)
-        if stop_after is not None and deepest > stop_after:
-            return deepest
-        stack.extend((child, depth) for child in children)
-    return deepest
+        super().__init__(too_deep_reason(depth))
 
 
 def loads(text: str | bytes) -> Any:
@@ -134,7 +96,9 @@ def _multipart_fields(content_type: str, body: bytes) -> list[tuple[str, str]]:
         name = part.get_param("name", header="content-disposition")
         if name is None:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        if not isinstance(payload, bytes):  # a nested multipart part has no bytes
+            payload = b""
         fields.append((str(name), payload.decode("utf-8", "replace")))
     return fields
 

@@ -1,10 +1,12 @@
 """Shared fixtures: the example shop, run as a real subprocess against the session's
 sink (directly, or through the proxy as graph.facebook.com)."""
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # tests import their helpers (recorded, ...) as top-level modules
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -13,6 +15,16 @@ from example_site import SiteProcess  # noqa: E402
 from example_site.journey import checkout, set_faults  # noqa: E402
 
 SHOP_TOKEN = "EAAshopTESTtoken0123456789"
+
+# Property-based fuzzing (test_fuzz.py): a few hundred examples per property by default,
+# a few thousand over the suite; HYPOTHESIS_PROFILE=long runs 100,000 each. No deadline:
+# timings on a shared machine are noise, and a slow example is not a wrong one.
+settings.register_profile("default", max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow,
+                                                 HealthCheck.data_too_large])
+settings.register_profile("long", parent=settings.get_profile("default"),
+                          max_examples=100_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(scope="session")

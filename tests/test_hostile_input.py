@@ -98,15 +98,20 @@ def test_events_built_with_deep_data_go_through_matching_diagnosis_and_writers(t
     that walks their data must not recurse without bound either."""
     raw = _capi_request(b"{}")
     deep = [Event("meta", source, "1", "Purchase", "o-1", time.time(), time.time(),
-                  user_data={"em": _deep_list(3000)}, custom_data=_deep_dict(3000),
-                  raw=raw, seq=n, extra={"params": _deep_dict(3000)})
+                  user_data={"em": _deep_list(3000)},
+                  custom_data={"value": _deep_list(5000), "currency": _deep_list(5000),
+                               "contents": _deep_dict(3000)},
+                  raw=raw, seq=n, extra={"params": _deep_dict(3000)},
+                  event_time_raw=_deep_list(3000))
             for n, source in enumerate(("browser", "server"))]
-    deep[1].custom_data = _deep_dict(2000)  # differs: payload comparison walks both
+    deep[1].custom_data = {"value": _deep_list(4000)}  # differs: compared, printed
+    assert mask(deep[0].user_data["em"], "em").startswith("[[[")
+    repr(deep[0])
+    artifacts.event_dict(deep[0])
     result = match_events(deep)
     findings = diagnose(result)
-    assert mask(deep[0].user_data["em"], "em").startswith("[[[")
-    artifacts.event_dict(deep[0])
-    repr(deep[0])
+    assert [f.code for f in findings] == ["payload-too-deep", "payload-too-deep"]
+    assert "5002 levels" in findings[0].message  # custom_data, value, 5000 lists
     report.test_report(result, findings)
     artifacts.test_record("t", "failed", result, findings, {}, [], False)
     artifacts.write_capture(tmp_path / "events.jsonl", deep)
@@ -229,3 +234,148 @@ def test_every_platform_answers_an_unreadable_body_in_its_own_shape(name):
     status, body = platforms.get(name).unreadable_answer(request, "bad bytes")
     assert status in (200, 204, 400)
     assert status == 204 or "bad bytes" in json.dumps(body)
+
+
+def _server_samples() -> list[tuple[str, dict]]:
+    out = []
+    for platform in platforms.all_platforms():
+        for path in sorted(Path(platform.samples_dir or "/nonexistent").glob("*.json")):
+            sample = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(sample, dict) and sample.get("kind") == "server":
+                out.append((platform.name, sample["request"]))
+                break
+    return out
+
+
+@pytest.mark.parametrize("name,sample", _server_samples(), ids=lambda v: v
+                         if isinstance(v, str) else "")
+@pytest.mark.parametrize("body", [b"null", b"[]", b'"text"', b"1", b"true", b"{}"])
+def test_any_json_value_as_a_body_leaves_an_event_and_an_answer(name, sample, body):
+    """Found by the fuzzer: Pinterest lost a call whose body was JSON null (no event)
+    or crashed with IndexError on it when the token was right."""
+    request = CapturedRequest.from_dict(sample)
+    request.body = body
+    answer = platforms.get(name).handle_server(request)
+    assert answer.events and all(e.raw is request for e in answer.events)
+    assert 200 <= answer.status < 500
+
+
+def test_reports_are_strict_json_even_with_infinite_or_nan_numbers(tmp_path):
+    """Found by the fuzzer: an event_time of inf was written as Infinity, which strict
+    JSON readers (jq, JavaScript's JSON.parse) refuse."""
+    raw = _capi_request(b"{}")
+    events = [Event("meta", "server", "1", "Purchase", "o-1", float("inf"), 1.75e9,
+                    custom_data={"value": float("nan")}, raw=raw, seq=0)]
+    result = match_events(events)
+    record = artifacts.test_record("t", "passed", result, diagnose(result), {}, [], False)
+    written = artifacts.write_json(tmp_path / "r.json", artifacts.build_report([record]))
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the report")
+
+    data = json.loads(written.read_text(), parse_constant=refuse)
+    assert data["tests"][0]["events"][0]["event_time"] == "inf"
+
+
+HOSTILE_PARAMS = {
+    "ev": "<script>window.__pwned=1;alert(1)</script>",
+    "eid": '"><img src=x onerror="window.__pwned=2;alert(2)">',
+    "id": "</title></text></svg><script>window.__pwned=3</script>",
+    "cd[currency]": "<svg onload=window.__pwned=4>",
+    "cd[value]": "</script><script>window.__pwned=5</script>",
+    "dl": "javascript:window.__pwned=6",
+}
+
+
+def _hostile_report() -> dict:
+    from urllib.parse import urlencode
+
+    request = CapturedRequest("GET", "https://www.facebook.com/tr/?" + urlencode(
+        HOSTILE_PARAMS), [("User-Agent", "<script>window.__pwned=7</script>")], b"",
+        time.time(), "proxy", response_status=200)
+    events = platforms.get("meta").decode_browser(request)
+    assert events[0].event_name == HOSTILE_PARAMS["ev"]  # the hostile text is in the data
+    for seq, event in enumerate(events):
+        event.seq = seq
+    result = match_events(events)
+    record = artifacts.test_record("tests/test_x.py::test_<script>window.__pwned=8</script>",
+                                   "failed", result, diagnose(result), {"2xx": 1}, [], False)
+    return artifacts.build_report([record])
+
+
+def _open_in_chromium(path: Path) -> dict:
+    """Load the report in a real headless Chromium (own thread: the session may already
+    drive a sync Playwright on the main one) and say what ran."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    from pytest_pixelcheck.browser import chromium_args, find_chromium
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=find_chromium().executable_path,
+                                     args=chromium_args(None), headless=True)
+        try:
+            page = browser.new_page()
+            dialogs, messages = [], []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message),
+                                              dialog.dismiss()))
+            page.on("console", lambda message: messages.append(message.text))
+            page.goto(path.as_uri())
+            page.wait_for_load_state("load")
+            # hover every marker: a payload behind an event handler would fire now
+            for marker in page.locator(".event").all()[:10]:
+                try:
+                    marker.hover(timeout=2000)
+                except PlaywrightError:
+                    pass  # a marker a broken page hides: what ran is asked below
+            return {
+                "pwned": page.evaluate("typeof window.__pwned"),
+                "scripts": page.evaluate("document.scripts.length"),
+                "handlers": page.evaluate(
+                    "[...document.querySelectorAll('*')].flatMap(e => [...e.attributes])"
+                    ".filter(a => a.name.startsWith('on')).length"),
+                "text": page.evaluate("document.documentElement.textContent"),
+                "dialogs": dialogs, "console": messages,
+            }
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_the_html_report_never_runs_a_script_from_a_pixel_parameter(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pytest_pixelcheck.report_html import write_html
+
+    path = write_html(tmp_path / "report.html", _hostile_report())
+    with ThreadPoolExecutor(1) as pool:
+        seen = pool.submit(_open_in_chromium, path).result(timeout=120)
+    assert seen["pwned"] == "undefined" and not seen["dialogs"], seen
+    assert seen["scripts"] == 0 and seen["handlers"] == 0
+    assert not seen["console"]
+    # the hostile strings are on the page, as text
+    assert HOSTILE_PARAMS["ev"] in seen["text"]
+    assert "window.__pwned=8" in seen["text"]
+
+
+def test_the_hostile_report_would_run_its_scripts_unescaped(tmp_path):
+    """The browser test proves something: the same strings, unescaped, are scripts."""
+    from html.parser import HTMLParser
+
+    tags: list[str] = []
+    parser = HTMLParser()
+    parser.handle_starttag = lambda tag, attrs: tags.append(tag)  # type: ignore[method-assign]
+    parser.feed("".join(HOSTILE_PARAMS.values()))
+    assert {"script", "img", "svg"} <= set(tags)
+
+
+def test_analyze_keeps_a_request_its_decoder_crashes_on(monkeypatch):
+    """``pixelcheck analyze`` (decode_request) records the request with the reason,
+    as the sink and the proxy do, instead of stopping on the exception."""
+    def crash(request):
+        raise TypeError("an input the decoder never foresaw")
+
+    monkeypatch.setattr(platforms.get("meta"), "handle_server", crash)
+    request = _capi_request(_capi_body())
+    [event] = platforms.decode_request(request, "server")
+    assert event.raw is request and "never foresaw" in event.error

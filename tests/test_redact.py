@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pytest_pixelcheck.redact import MASK, redact, redact_headers, remember_secret, scrub
 
 
@@ -48,6 +50,25 @@ def test_log_records_of_the_proxy_and_sink_are_scrubbed(caplog):
         logging.getLogger("someone.else").info("access_token=%s", "theirs-to-keep")
     assert "EAAlogged1" not in caplog.text and "***redacted***" in caplog.text
     assert "theirs-to-keep" in caplog.text
+
+
+@pytest.mark.parametrize("logger", ["hpack.hpack", "h2.connection", "quic", "http3",
+                                    "urllib3.connectionpool", "asyncio", "werkzeug"])
+def test_the_http_stacks_loggers_are_scrubbed_too(caplog, logger):
+    """At DEBUG hpack printed each decoded header: the raw email and the token in a
+    pixel hit's path."""
+    import logging
+
+    from pytest_pixelcheck.redact import install_log_redaction
+
+    install_log_redaction()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger(logger).debug(
+            "Decoded %s", (b":path", b"/tr/?ud[em]=jane.doe@example.com&access_token=EAAh2x1"))
+        logging.getLogger("h2able.not.ours").debug("jane.doe@example.com")
+    lines = caplog.text.splitlines()
+    assert "jane.doe@example.com" not in lines[0] and "EAAh2x1" not in lines[0], lines[0]
+    assert "jane.doe@example.com" in lines[1]  # a logger of the user's, as they wrote it
 
 
 def test_customer_fields_are_masked_by_key_but_hashes_stay():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..events import CapturedRequest, Event
+from ..events import CapturedRequest, Event, Source
 
 # 1x1 transparent GIF, the answer image beacons expect
 TRANSPARENT_GIF = (
@@ -398,15 +398,20 @@ def decode_request(request: CapturedRequest, source: str | None = None) -> list[
 
     host, path = host_of(request.url), path_of(request.url)
     platform = for_collection(host, path) if source != "server" else None
-    if platform is not None:
-        return platform.decode_browser(request)
-    platform = None
-    if source != "browser":
-        platform = for_server_api(request.original_host or host, path)
+    side: Source = "browser"
+    if platform is None and source != "browser":
+        platform, side = for_server_api(request.original_host or host, path), "server"
     if platform is None:
         return []
     recorded_status = request.response_status
-    answer = platform.handle_server(request)
+    try:
+        if side == "browser":
+            return platform.decode_browser(request)
+        answer = platform.handle_server(request)
+    except Exception as exc:  # noqa: BLE001  (a decoder bug loses no line of a log)
+        reason = f"pixelcheck could not read it ({type(exc).__name__}: {exc})"[:300]
+        return [Event(platform.name, side, None, None, None, None, request.arrival_time,
+                      raw=request, error=reason)]
     request.response_status = recorded_status or answer.status
     return answer.events
 

@@ -415,11 +415,13 @@ class Pinterest(Platform):
 
         try:
             payload = json_body(decompressed_body(request))
+            readable = True
         except WireError as exc:
             events.append(self._server_event(request, account, 0, test,
                                              error=f"Conversions API body unreadable: {exc}"))
-            payload = None
-        if payload is not None and not isinstance(payload, dict):
+            payload, readable = None, False
+        # a JSON null is read, and is no object either
+        if readable and not isinstance(payload, dict):
             events.append(self._server_event(
                 request, account, 0, test,
                 error=f"Conversions API body is a JSON {type(payload).__name__}, not an "
