@@ -25,6 +25,9 @@ class HarnessConfig:
     headless: bool = True
     #: serve the offline stand-ins of platform JS libraries (fbevents.js)
     serve_libraries: bool = True
+    #: let requests to hosts pixelcheck does not serve go to the network (off: the
+    #: proxy answers them itself and nothing leaves the machine)
+    allow_upstream: bool = False
     default_timeout: float = 5.0
     fail_on: str = "error"
     late_after: float = 3.0
@@ -50,7 +53,8 @@ class Harness:
         self.config = config or HarnessConfig()
         self.store = EventStore()
         self.proxy = PixelProxy(self.store, serve_libraries=self.config.serve_libraries,
-                                listen_port=self.config.proxy_port)
+                                listen_port=self.config.proxy_port,
+                                allow_upstream=self.config.allow_upstream)
         self.sink = ConversionSink(self.store, port=self.config.sink_port)
         self._browser: BrowserSession | None = None
         self._started = False

@@ -16,7 +16,10 @@ What the addon does with each request:
   with the offline stand-in, unless real libraries are allowed;
 - a platform's server API host (``graph.facebook.com``): reroute to the sink,
   which decodes and answers it like the platform;
-- anything else (the site under test, loopback included): pass through untouched.
+- the site under test on loopback (127.0.0.0/8, ::1, localhost): pass through untouched;
+- any other host: answered here with an error page, recorded as traffic, unless the
+  session allows upstream (``allow_upstream``). Nothing leaves the machine by default:
+  every connection the proxy would open elsewhere is refused (``server_connect``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -268,6 +272,14 @@ class _PixelAddon:
             req.host, req.port = sink_address
             return
 
+        if not self.proxy.may_go_upstream(host, path):
+            entry.handled_by = "offline"
+            self.proxy.offline_answers += 1
+            flow.response = http.Response.make(
+                502, _offline_page(host, req.method, req.pretty_url).encode(),
+                {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+            return
+
     def response(self, flow: Any) -> None:
         entry: TrafficEntry | None = flow.metadata.get("pixelcheck_entry")
         if entry is None or flow.response is None:
@@ -282,6 +294,18 @@ class _PixelAddon:
         if entry is not None and flow.error is not None:
             entry.error = str(flow.error)
             entry.finished = time.time()
+
+    def server_connect(self, data: Any) -> None:
+        """The last guard: no connection leaves for a host the session does not allow
+        (raw TCP through a CONNECT tunnel, a request hook that let something by)."""
+        host, port = data.server.address or ("", 0)
+        sink = self.proxy.sink_address
+        if sink is not None and (host, port) == sink:
+            return
+        if not self.proxy.may_connect(str(host).lower()):
+            self.proxy.refused_connections.append((str(host), int(port)))
+            data.server.error = (f"pixelcheck: offline, no connection to {host}:{port} "
+                                 "(allow_upstream is off)")
 
     def tls_failed_client(self, data: Any) -> None:
         sni = getattr(data.context.client, "sni", None)
@@ -303,6 +327,33 @@ def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> l
                             error="collection hit carried no event")]
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, ``localhost`` and its subdomains: the machine itself."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _offline_page(host: str, method: str, url: str) -> str:
+    from html import escape
+
+    from .redact import scrub
+
+    return (
+        "<!doctype html><meta charset=utf-8><title>pixelcheck: offline</title>"
+        f"<h1>pixelcheck answered this request: {escape(host)} is not reached</h1>"
+        f"<p>{escape(method)} {escape(scrub(url)[:300])}</p>"
+        "<p>pixelcheck keeps every request on this machine. It serves the site under test "
+        "on loopback, the platforms' collection hosts and their server APIs (in its sink); "
+        "other hosts get this page. To let them go to the network, set "
+        "<code>pixelcheck_allow_upstream = true</code> (<code>--pixelcheck-allow-upstream"
+        "</code>, or <code>Harness(HarnessConfig(allow_upstream=True))</code>).</p>")
+
+
 class PixelProxy:
     """mitmproxy on a background thread, recording collection hits into ``store``."""
 
@@ -314,8 +365,11 @@ class PixelProxy:
         listen_port: int = 0,
         confdir: str | Path | None = None,
         serve_libraries: bool = True,
+        allow_upstream: bool = False,
     ) -> None:
         self.store = store
+        #: let requests to hosts pixelcheck does not serve go to the network
+        self.allow_upstream = allow_upstream
         self.listen_host = listen_host
         self.listen_port = listen_port
         self._own_confdir = confdir is None
@@ -333,6 +387,11 @@ class PixelProxy:
         #: (SNI, mitmproxy's reason) of each failed client TLS handshake
         self.tls_failures: AppendLog[tuple[str | None, str]] = AppendLog()
         self.internal_errors: AppendLog[str] = AppendLog()
+        #: (host, port) of each upstream connection refused because the session is offline
+        self.refused_connections: AppendLog[tuple[str, int]] = AppendLog()
+        #: how many requests got the offline page
+        self.offline_answers = 0
+        self._library_hosts: set[str] = set()
         self.startup_seconds: float | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -453,6 +512,20 @@ class PixelProxy:
         else:
             self.port = addrs[0][1]
         self._ready.set()
+
+    def may_go_upstream(self, host: str, path: str) -> bool:
+        """May this request leave through the proxy? Loopback always; the real platform
+        libraries when the session asked for them; anything when upstream is allowed."""
+        if self.allow_upstream or is_loopback(host):
+            return True
+        if not self.serve_libraries and platforms.for_library(host, path) is not None:
+            self._library_hosts.add(host)
+            return True
+        return False
+
+    def may_connect(self, host: str) -> bool:
+        """May the proxy open a connection to ``host``? Only where a request was let go."""
+        return self.allow_upstream or is_loopback(host) or host in self._library_hosts
 
     # --- facts for users --------------------------------------------------------------
 
