@@ -42,13 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from . import platforms
-from .events import AppendLog, CapturedRequest, Event, EventStore
+from .events import KEPT_BODY_BYTES, AppendLog, CapturedRequest, Event, EventStore
 
 log = logging.getLogger(__name__)
 
 SINK_ORIGINAL_HOST_HEADER = "X-Pixelcheck-Original-Host"
 _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
+#: a response (page, script) longer than this is kept cut short: its token scan is skipped
+KEPT_RESPONSE_BYTES = 1024 * 1024
 #: what the proxy accepts in one HTTP/2 header block: above Chromium's 2 MB URL limit
 MAX_HEADER_LIST_BYTES = 4 * 1024 * 1024
 
@@ -142,7 +144,9 @@ class TrafficEntry:
     status: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     response_body: bytes = b""
-    handled_by: str = "passthrough"  # collection | library | sink | passthrough
+    handled_by: str = "passthrough"  # collection | library | sink | offline | passthrough
+    #: the request body's full length (``request_body`` keeps KEPT_BODY_BYTES of it)
+    request_body_length: int = 0
     error: str | None = None
     finished: float | None = None
 
@@ -191,25 +195,27 @@ class _PixelAddon:
     def running(self) -> None:
         self.proxy._on_running()
 
-    def request(self, flow: Any) -> None:
+    async def request(self, flow: Any) -> None:
         try:
-            self._request(flow)
+            await self._request(flow)
         except Exception as exc:  # never let one odd request take the proxy down
             log.exception("pixelcheck proxy: request hook failed")
             self.proxy._record_internal_error(flow, exc)
 
-    def _request(self, flow: Any) -> None:
+    async def _request(self, flow: Any) -> None:
         from mitmproxy import http
 
         req = flow.request
         host = req.pretty_host.lower()
         path = req.path.split("?", 1)[0]
+        body = req.raw_content or b""
         entry = TrafficEntry(
             started=req.timestamp_start or time.time(),
             method=req.method,
             url=req.pretty_url,
             request_headers=list(req.headers.items(multi=True)),
-            request_body=req.raw_content or b"",
+            request_body=body[:KEPT_BODY_BYTES],
+            request_body_length=len(body),
         )
         flow.metadata["pixelcheck_entry"] = entry
         self.proxy.traffic.append(entry)
@@ -221,13 +227,18 @@ class _PixelAddon:
                 method=req.method,
                 url=req.pretty_url,
                 headers=entry.request_headers,
-                body=entry.request_body,
+                body=body,
                 arrival_time=time.time(),
                 channel="proxy",
             )
             canned = platform.collection_response(captured)
             captured.response_status = canned.status
-            self.proxy.store.add(_decode_safely(platform, captured))
+            # Decoded on a worker thread: a large or compressed hit must not stall the
+            # proxy's event loop, which carries every other request of the session.
+            events = await asyncio.to_thread(_decode_safely, platform, captured)
+            # kept cut short (with length and digest) once decoded
+            entry.request_body = captured.keep_within().body
+            self.proxy.store.add(events)
             flow.response = http.Response.make(
                 canned.status, canned.body,
                 {"Content-Type": canned.content_type, "Cache-Control": "no-store",
@@ -286,7 +297,8 @@ class _PixelAddon:
             return
         entry.status = flow.response.status_code
         entry.response_headers = list(flow.response.headers.items(multi=True))
-        entry.response_body = flow.response.raw_content or b""
+        # pages and scripts are kept for the exposed-token scan, up to a bound
+        entry.response_body = (flow.response.raw_content or b"")[:KEPT_RESPONSE_BYTES]
         entry.finished = time.time()
 
     def error(self, flow: Any) -> None:
@@ -311,6 +323,10 @@ class _PixelAddon:
         sni = getattr(data.context.client, "sni", None)
         reason = str(getattr(data.conn, "error", "") or "handshake failed")
         self.proxy.tls_failures.append((sni, reason))
+
+
+def _entry_weight(entry: TrafficEntry) -> int:
+    return len(entry.request_body) + len(entry.response_body) + len(entry.url)
 
 
 def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> list[Event]:
@@ -383,7 +399,7 @@ class PixelProxy:
         self.sink_address: tuple[str, int] | None = None
         self.port: int | None = None
         #: every request the proxy saw, for HAR artifacts and the token scan
-        self.traffic: AppendLog[TrafficEntry] = AppendLog()
+        self.traffic: AppendLog[TrafficEntry] = AppendLog(weigh=_entry_weight)
         #: (SNI, mitmproxy's reason) of each failed client TLS handshake
         self.tls_failures: AppendLog[tuple[str | None, str]] = AppendLog()
         self.internal_errors: AppendLog[str] = AppendLog()
