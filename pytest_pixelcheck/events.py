@@ -22,8 +22,8 @@ KEPT_BODY_BYTES = 64 * 1024
 #: what a session keeps before the current test: the most recent items, up to this many
 #: and this many bytes of bodies; older ones are dropped (a long ``record`` session or a
 #: long-running harness stays bounded). The current test's own items are always kept.
-DEFAULT_MAX_ITEMS = 50_000
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_ITEMS = 20_000
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 
 # Reprs are written by hand (``repr=False``): the generated ones print URLs with
@@ -285,9 +285,10 @@ class AppendLog(_Bounded[T]):
 def request_weight(request: CapturedRequest | None) -> int:
     if request is None:
         return 0
-    # what is kept once decoded (bodies are cut to KEPT_BODY_BYTES), whenever it is weighed
-    return (min(len(request.body), KEPT_BODY_BYTES) + min(len(request.response_body),
-                                                          KEPT_BODY_BYTES) + len(request.url))
+    # The body as it arrived, not as kept: its decoded values (a 5 MB custom_data
+    # string) stay in the event after the body is cut short.
+    return ((request.body_length or len(request.body)) + len(request.response_body)
+            + len(request.url))
 
 
 class EventStore(_Bounded[Event]):
