@@ -6,6 +6,9 @@ same way. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,27 @@ class HarnessConfig:
         return f"HarnessConfig({shown})"
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own initial value
+
+
+def keep_large_blocks_returnable() -> None:
+    """Keep glibc from holding freed request bodies.
+
+    glibc raises its mmap threshold after each large free (up to 32 MiB): from then on
+    multi-megabyte bodies come from the heap, which fragments and does not shrink.
+    Fixed at glibc's initial 128 KiB, each large body gets its own mapping, returned to
+    the system when freed (benchmarks/storm.py). A MALLOC_MMAP_THRESHOLD_ the user set
+    wins; other C libraries are left alone.
+    """
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class Harness:
     def __init__(self, config: HarnessConfig | None = None) -> None:
         self.config = config or HarnessConfig()
@@ -62,6 +86,7 @@ class Harness:
     def start(self) -> Harness:
         if not self._started:
             install_log_redaction()
+            keep_large_blocks_returnable()
             self.proxy.start()
             self.sink.default_token = self.config.access_token
             remember_secret(self.config.access_token)
