@@ -289,7 +289,7 @@ def har(traffic: Sequence[TrafficEntry]) -> dict[str, Any]:
                 "method": entry.method, "url": scrub(entry.url), "httpVersion": "HTTP/1.1",
                 "headers": [{"name": k, "value": scrub(v)} for k, v in req_headers],
                 "queryString": [], "cookies": [], "headersSize": -1,
-                "bodySize": len(entry.request_body),
+                "bodySize": entry.request_body_length or len(entry.request_body),
             },
             "response": {
                 "status": entry.status or 0, "statusText": "", "httpVersion": "HTTP/1.1",

@@ -13,15 +13,43 @@ from .losses import FailedRequests
 
 BROWSER_ENV = "PIXELCHECK_BROWSER"
 
-# Keep Chromium from calling home: offline those connections only fail, and
-# online they are noise in the capture.
+# Chromium reads only the last --disable-features: this list replaces the one Playwright
+# passes, so it repeats Playwright's (its chromiumSwitches.ts; without them Chromium
+# asks clients2.google.com for the time and www.google.com for AI Mode at start-up)
+# before adding pixelcheck's own.
+_PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect",
+    "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled", "PreconnectToSearch",
+)
+DISABLED_FEATURES = (
+    *_PLAYWRIGHT_DISABLED_FEATURES,
+    # phone-home services: autofill's server, translation, Cast discovery, feeds, the
+    # certificate-transparency list updater
+    "AutofillServerCommunication", "Translate", "DialMediaRouteProvider",
+    "InterestFeedContentSuggestions", "CertificateTransparencyComponentUpdater",
+    # one renderer per page, not per site (Snapchat's cookie-match iframe cost a process)
+    "IsolateOrigins", "site-per-process",
+)
+
+# Keep Chromium from calling home: offline those connections only fail, and online they
+# would leave the machine (the proxy answers them itself either way).
 QUIET_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--no-default-browser-check",
     "--disable-quic",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,IsolateOrigins,site-per-process",
+    "--disable-default-apps",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--safebrowsing-disable-auto-update",
+    "--disable-component-extensions-with-background-pages",
+    "--disable-breakpad",
+    "--no-pings",
+    "--disable-features=" + ",".join(DISABLED_FEATURES),
     "--disable-site-isolation-trials",
 )
 

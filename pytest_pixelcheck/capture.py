@@ -143,7 +143,7 @@ class Pixelcheck:
         test's own, reused or not.
         """
         if self._earlier_keys is None:
-            self._earlier_keys = {_key(e): e.test_id for e in self.store.since(0)[: self.mark]
+            self._earlier_keys = {_key(e): e.test_id for e in self.store.before(self.mark)
                                   if e.event_id is not None and e.source == "browser"}
         return self._earlier_keys
 
@@ -168,7 +168,7 @@ class Pixelcheck:
 
     def earlier_events(self) -> list[Event]:
         """Events of the session before this test (to catch ids reused across tests)."""
-        return self.store.since(0)[: self.mark]
+        return self.store.before(self.mark)
 
     # --- isolating one side -------------------------------------------------------------
 

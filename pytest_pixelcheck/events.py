@@ -7,6 +7,7 @@ and tests read them from the main thread: the store is the one place they meet.
 from __future__ import annotations
 
 import base64
+import hashlib
 import reprlib
 import threading
 import time
@@ -17,6 +18,15 @@ from typing import Any, Generic, Literal, TypeVar
 from .depth import MAX_JSON_DEPTH, cut_deep, too_deep_reason
 
 Source = Literal["browser", "server"]
+
+#: a body longer than this is kept as its first KEPT_BODY_BYTES, with its full length and
+#: SHA-256 (``CapturedRequest.body_length`` / ``body_sha256``): decoders see it whole
+KEPT_BODY_BYTES = 64 * 1024
+#: what a session keeps before the current test: the most recent items, up to this many
+#: and this many bytes of bodies; older ones are dropped (a long ``record`` session or a
+#: long-running harness stays bounded). The current test's own items are always kept.
+DEFAULT_MAX_ITEMS = 20_000
+DEFAULT_MAX_BYTES = 128 * 1024 * 1024
 
 
 # Reprs are written by hand (``repr=False``): the generated ones print URLs with
@@ -42,6 +52,21 @@ class CapturedRequest:
     original_host: str | None = None
     response_status: int | None = None
     response_body: bytes = b""
+    #: set when the kept ``body`` is cut short (see ``keep_within``): the full length
+    #: and the SHA-256 (hex) of the body as it arrived
+    body_length: int | None = None
+    body_sha256: str | None = None
+
+    def keep_within(self, limit: int = KEPT_BODY_BYTES) -> CapturedRequest:
+        """Cut the kept body to ``limit`` bytes, recording its full length and digest
+        (once decoded: decoders see the whole body)."""
+        if len(self.body) > limit:
+            self.body_length = len(self.body)
+            self.body_sha256 = hashlib.sha256(self.body).hexdigest()
+            self.body = self.body[:limit]
+        if len(self.response_body) > limit:
+            self.response_body = self.response_body[:limit]
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-safe); a body that is not UTF-8 is base64."""
@@ -58,6 +83,8 @@ class CapturedRequest:
             "channel": self.channel,
             "original_host": self.original_host,
             "response_status": self.response_status,
+            **({"body_length": self.body_length, "body_sha256": self.body_sha256}
+               if self.body_length is not None else {}),
         }
 
     @classmethod
@@ -75,6 +102,8 @@ class CapturedRequest:
             channel=data.get("channel", "proxy"),
             original_host=data.get("original_host"),
             response_status=data.get("response_status"),
+            body_length=data.get("body_length"),
+            body_sha256=data.get("body_sha256"),
         )
 
     def header(self, name: str, default: str | None = None) -> str | None:
@@ -96,7 +125,9 @@ class CapturedRequest:
 
         url = shorten(scrub_secrets(self.url, self.secrets()), _REPR_URL_WIDTH)
         status = "" if self.response_status is None else f" status={self.response_status}"
-        return (f"CapturedRequest({self.method} {url} {len(self.body)} bytes{status} "
+        size = (f"{self.body_length} bytes (first {len(self.body)} kept)"
+                if self.body_length is not None else f"{len(self.body)} bytes")
+        return (f"CapturedRequest({self.method} {url} {size}{status} "
                 f"via {self.channel})")
 
 
@@ -197,63 +228,134 @@ def _shown(value: Any) -> str:
 
 T = TypeVar("T")
 
+class _Bounded(Generic[T]):
+    """Items by absolute position; the oldest are dropped over the limits, never those
+    at or after the latest ``mark()`` (the running test's)."""
 
-class AppendLog(Generic[T]):
-    """A thread-safe append-only list read by position: written on the proxy's or the
-    sink's thread, read by a test from the ``mark()`` taken when it began."""
-
-    def __init__(self) -> None:
+    def __init__(self, max_items: int, max_bytes: int,
+                 weigh: Callable[[T], int] | None) -> None:
         self._items: list[T] = []
+        self._offset = 0  # positions of dropped items: [0, _offset)
+        self._pinned: int | None = None  # no mark taken yet: every item may go
+        self._bytes = 0
+        self._weights: list[int] = []
+        self.max_items, self.max_bytes, self._weigh = max_items, max_bytes, weigh
+        #: how many items were dropped to stay within the limits
+        self.dropped = 0
+
+    def _append(self, item: T) -> int:
+        weight = self._weigh(item) if self._weigh is not None else 0
+        self._items.append(item)
+        self._weights.append(weight)
+        self._bytes += weight
+        position = self._offset + len(self._items) - 1
+        if len(self._items) > self.max_items or self._bytes > self.max_bytes:
+            self._shrink()
+        return position
+
+    def _shrink(self) -> None:
+        # down to 90% of the limits at once, so dropping is not paid on every append
+        keep_items, keep_bytes = int(self.max_items * 0.9), int(self.max_bytes * 0.9)
+        droppable = len(self._items) if self._pinned is None else \
+            max(0, self._pinned - self._offset)
+        cut, total, count = 0, self._bytes, len(self._items)
+        while cut < droppable and (count - cut > keep_items or total > keep_bytes):
+            total -= self._weights[cut]
+            cut += 1
+        if cut:
+            del self._items[:cut]
+            del self._weights[:cut]
+            self._offset += cut
+            self._bytes = total
+            self.dropped += cut
+
+    def _mark(self) -> int:
+        self._pinned = self._offset + len(self._items)
+        return self._pinned
+
+    def _since(self, mark: int) -> list[T]:
+        return self._items[max(mark - self._offset, 0):]
+
+    def _before(self, mark: int) -> list[T]:
+        return self._items[: max(mark - self._offset, 0)]
+
+
+class AppendLog(_Bounded[T]):
+    """A thread-safe append-only list read by position: written on the proxy's or the
+    sink's thread, read by a test from the ``mark()`` taken when it began. Bounded for
+    long sessions (see ``DEFAULT_MAX_ITEMS``); positions stay absolute."""
+
+    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS, max_bytes: int = DEFAULT_MAX_BYTES,
+                 weigh: Callable[[T], int] | None = None) -> None:
+        super().__init__(max_items, max_bytes, weigh)
         self._lock = threading.Lock()
 
     def append(self, item: T) -> None:
         with self._lock:
-            self._items.append(item)
+            self._append(item)
 
     def mark(self) -> int:
         with self._lock:
-            return len(self._items)
+            return self._mark()
 
     def since(self, mark: int = 0) -> list[T]:
         with self._lock:
-            return self._items[mark:]
+            return self._since(mark)
 
     def __len__(self) -> int:
-        return self.mark()
+        """Items appended so far, dropped ones included (the next position)."""
+        with self._lock:
+            return self._offset + len(self._items)
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.since())
 
 
-class EventStore:
-    """Append-only, thread-safe list of events with a way to await new ones."""
+def request_weight(request: CapturedRequest | None) -> int:
+    if request is None:
+        return 0
+    # The body as it arrived, not as kept: its decoded values (a 5 MB custom_data
+    # string) stay in the event after the body is cut short.
+    return ((request.body_length or len(request.body)) + len(request.response_body)
+            + len(request.url))
 
-    def __init__(self) -> None:
-        self._events: list[Event] = []
+
+class EventStore(_Bounded[Event]):
+    """Append-only, thread-safe list of events with a way to await new ones; bounded for
+    long sessions like ``AppendLog``."""
+
+    def __init__(self, max_items: int = DEFAULT_MAX_ITEMS,
+                 max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        super().__init__(max_items, max_bytes, lambda event: request_weight(event.raw))
         self._cond = threading.Condition()
         self.current_test: str | None = None
 
     def add(self, events: Iterable[Event]) -> None:
         with self._cond:
             for event in events:
-                event.seq = len(self._events)
+                event.seq = self._offset + len(self._items)
                 if event.test_id is None:
                     event.test_id = self.current_test
-                self._events.append(event)
+                self._append(event)
             self._cond.notify_all()
 
     def mark(self) -> int:
         """A position: events added later are ``since(mark)``."""
         with self._cond:
-            return len(self._events)
+            return self._mark()
 
     def since(self, mark: int = 0) -> list[Event]:
         with self._cond:
-            return list(self._events[mark:])
+            return list(self._since(mark))
+
+    def before(self, mark: int) -> list[Event]:
+        """The events before position ``mark`` that are still kept."""
+        with self._cond:
+            return list(self._before(mark))
 
     def __len__(self) -> int:
         with self._cond:
-            return len(self._events)
+            return self._offset + len(self._items)
 
     def wait_until(
         self, predicate: Callable[[list[Event]], bool], mark: int, timeout: float
@@ -266,7 +368,7 @@ class EventStore:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                if predicate(self._events[mark:]):
+                if predicate(self._since(mark)):
                     return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -6,6 +6,9 @@ same way. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,9 @@ class HarnessConfig:
     headless: bool = True
     #: serve the offline stand-ins of platform JS libraries (fbevents.js)
     serve_libraries: bool = True
+    #: let requests to hosts pixelcheck does not serve go to the network (off: the
+    #: proxy answers them itself and nothing leaves the machine)
+    allow_upstream: bool = False
     default_timeout: float = 5.0
     fail_on: str = "error"
     late_after: float = 3.0
@@ -64,6 +70,27 @@ class HarnessConfig:
         return f"HarnessConfig({shown})"
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+_MMAP_THRESHOLD_BYTES = 128 * 1024  # glibc's own initial value
+
+
+def keep_large_blocks_returnable() -> None:
+    """Keep glibc from holding freed request bodies.
+
+    glibc raises its mmap threshold after each large free (up to 32 MiB): from then on
+    multi-megabyte bodies come from the heap, which fragments and does not shrink.
+    Fixed at glibc's initial 128 KiB, each large body gets its own mapping, returned to
+    the system when freed (benchmarks/storm.py). A MALLOC_MMAP_THRESHOLD_ the user set
+    wins; other C libraries are left alone.
+    """
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 class Harness:
     def __init__(self, config: HarnessConfig | None = None) -> None:
         self.config = config or HarnessConfig()
@@ -74,7 +101,8 @@ class Harness:
                                 listen_host=self.config.listen_host,
                                 listen_port=self.config.proxy_port,
                                 confdir=self.config.ca_dir and ensure_ca(
-                                    self.config.ca_dir).parent)
+                                    self.config.ca_dir).parent,
+                                allow_upstream=self.config.allow_upstream)
         self.sink = ConversionSink(self.store, host=self.config.listen_host,
                                    port=self.config.sink_port)
         self.sink.require_token = not is_loopback(self.config.listen_host)
@@ -97,6 +125,7 @@ class Harness:
             host = self.config.listen_host
             check_port_free(host, self.config.proxy_port, "proxy", "--pixelcheck-proxy-port")
             check_port_free(host, self.config.sink_port, "sink", "--pixelcheck-sink-port")
+            keep_large_blocks_returnable()
             try:
                 self.proxy.start()
             except ProxyError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import platforms
-from .events import AppendLog, CapturedRequest, Event
+from .events import KEPT_BODY_BYTES, AppendLog, CapturedRequest, Event
 from .findings import Finding, register_codes
 
 register_codes({
@@ -117,9 +117,10 @@ def failed_hits(failures: Sequence[FailedRequest], traffic: Sequence[Any]
     A request the proxy did record (one cancelled after it was sent) is no loss: each
     proxy entry with the same method, URL and body accounts for one failure.
     """
+    # the proxy keeps a long body cut short: compare what both sides keep
     unclaimed: dict[tuple[str, str, bytes], int] = {}
     for entry in traffic:
-        key = (entry.method, entry.url, entry.request_body or b"")
+        key = (entry.method, entry.url, (entry.request_body or b"")[:KEPT_BODY_BYTES])
         unclaimed[key] = unclaimed.get(key, 0) + 1
     found = []
     for failure in failures:
@@ -127,7 +128,7 @@ def failed_hits(failures: Sequence[FailedRequest], traffic: Sequence[Any]
         platform = platforms.for_collection((parts.hostname or "").lower(), parts.path)
         if platform is None:
             continue
-        key = (failure.method, failure.url, failure.body or b"")
+        key = (failure.method, failure.url, (failure.body or b"")[:KEPT_BODY_BYTES])
         if unclaimed.get(key, 0) > 0:
             unclaimed[key] -= 1
             continue

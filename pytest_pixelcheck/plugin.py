@@ -102,6 +102,9 @@ _SETTINGS: list[tuple[str, str, Literal["string", "bool"], Any]] = [
     ("pixelcheck_direct_site", "pixelcheck's browser reaches the site on loopback directly, "
      "only other hosts through the proxy (faster; the token scan reads the site's pages "
      "from Playwright's response events)", "bool", False),
+    ("pixelcheck_allow_upstream", "let requests to hosts pixelcheck does not serve go to the "
+     "network; by default the proxy answers them itself and nothing leaves the machine",
+     "bool", False),
     ("pixelcheck_playwright", "route pytest-playwright's browser through the pixelcheck "
      "proxy when a selected test uses pixelcheck (auto) or never (off)", "string", "auto"),
 ]
@@ -196,6 +199,7 @@ def harness_config(config: pytest.Config) -> HarnessConfig:
         browser_path=_setting(config, "pixelcheck_browser") or None,
         headless=not headed,
         serve_libraries=not _setting(config, "pixelcheck_real_libraries"),
+        allow_upstream=bool(_setting(config, "pixelcheck_allow_upstream")),
         default_timeout=float(_setting(config, "pixelcheck_timeout")),
         fail_on=str(_setting(config, "pixelcheck_fail_on") or "error"),
         late_after=float(_setting(config, "pixelcheck_late_after")),

@@ -16,7 +16,10 @@ What the addon does with each request:
   with the offline stand-in, unless real libraries are allowed;
 - a platform's server API host (``graph.facebook.com``): reroute to the sink,
   which decodes and answers it like the platform;
-- anything else (the site under test, loopback included): pass through untouched.
+- the site under test on loopback (127.0.0.0/8, ::1, localhost): pass through untouched;
+- any other host: answered here with an error page, recorded as traffic, unless the
+  session allows upstream (``allow_upstream``). Nothing leaves the machine by default:
+  every connection the proxy would open elsewhere is refused (``server_connect``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import base64
 import contextlib
 import fcntl
 import hashlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import platforms
-from .events import AppendLog, CapturedRequest, Event, EventStore
+from .events import KEPT_BODY_BYTES, AppendLog, CapturedRequest, Event, EventStore
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,8 @@ SINK_REFUSED_HEADER = "X-Pixelcheck-Refused"
 BLOCKED_BY_TEST = "pixelcheck.block_browser"
 _TEXT_TYPES = ("text/", "javascript", "json", "xml", "x-www-form-urlencoded")
 _MAX_SCANNED = 5_000_000
+#: a response (page, script) longer than this is kept cut short: its token scan is skipped
+KEPT_RESPONSE_BYTES = 1024 * 1024
 #: what the proxy accepts in one HTTP/2 header block: above Chromium's 2 MB URL limit
 MAX_HEADER_LIST_BYTES = 4 * 1024 * 1024
 
@@ -142,7 +148,9 @@ class TrafficEntry:
     status: int | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     response_body: bytes = b""
-    handled_by: str = "passthrough"  # collection | library | sink | passthrough
+    handled_by: str = "passthrough"  # collection | library | sink | offline | passthrough
+    #: the request body's full length (``request_body`` keeps KEPT_BODY_BYTES of it)
+    request_body_length: int = 0
     error: str | None = None
     finished: float | None = None
 
@@ -191,25 +199,27 @@ class _PixelAddon:
     def running(self) -> None:
         self.proxy._on_running()
 
-    def request(self, flow: Any) -> None:
+    async def request(self, flow: Any) -> None:
         try:
-            self._request(flow)
+            await self._request(flow)
         except Exception as exc:  # never let one odd request take the proxy down
             log.exception("pixelcheck proxy: request hook failed")
             self.proxy._record_internal_error(flow, exc)
 
-    def _request(self, flow: Any) -> None:
+    async def _request(self, flow: Any) -> None:
         from mitmproxy import http
 
         req = flow.request
         host = req.pretty_host.lower()
         path = req.path.split("?", 1)[0]
+        body = req.raw_content or b""
         entry = TrafficEntry(
             started=req.timestamp_start or time.time(),
             method=req.method,
             url=req.pretty_url,
             request_headers=list(req.headers.items(multi=True)),
-            request_body=req.raw_content or b"",
+            request_body=body[:KEPT_BODY_BYTES],
+            request_body_length=len(body),
         )
         flow.metadata["pixelcheck_entry"] = entry
         self.proxy.traffic.append(entry)
@@ -221,7 +231,7 @@ class _PixelAddon:
                 method=req.method,
                 url=req.pretty_url,
                 headers=entry.request_headers,
-                body=entry.request_body,
+                body=body,
                 arrival_time=time.time(),
                 channel="proxy",
             )
@@ -237,7 +247,12 @@ class _PixelAddon:
                 return
             canned = platform.collection_response(captured)
             captured.response_status = canned.status
-            self.proxy.store.add(_decode_safely(platform, captured))
+            # Decoded on a worker thread: a large or compressed hit must not stall the
+            # proxy's event loop, which carries every other request of the session.
+            events = await asyncio.to_thread(_decode_safely, platform, captured)
+            # kept cut short (with length and digest) once decoded
+            entry.request_body = captured.keep_within().body
+            self.proxy.store.add(events)
             flow.response = http.Response.make(
                 canned.status, canned.body,
                 {"Content-Type": canned.content_type, "Cache-Control": "no-store",
@@ -282,6 +297,14 @@ class _PixelAddon:
             req.host, req.port = sink_address
             return
 
+        if not self.proxy.may_go_upstream(host, path):
+            entry.handled_by = "offline"
+            self.proxy.offline_answers += 1
+            flow.response = http.Response.make(
+                502, _offline_page(host, req.method, req.pretty_url).encode(),
+                {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"})
+            return
+
     def response(self, flow: Any) -> None:
         entry: TrafficEntry | None = flow.metadata.get("pixelcheck_entry")
         if entry is None or flow.response is None:
@@ -293,7 +316,8 @@ class _PixelAddon:
             return
         entry.status = flow.response.status_code
         entry.response_headers = list(flow.response.headers.items(multi=True))
-        entry.response_body = flow.response.raw_content or b""
+        # pages and scripts are kept for the exposed-token scan, up to a bound
+        entry.response_body = (flow.response.raw_content or b"")[:KEPT_RESPONSE_BYTES]
         entry.finished = time.time()
 
     def error(self, flow: Any) -> None:
@@ -302,10 +326,26 @@ class _PixelAddon:
             entry.error = str(flow.error)
             entry.finished = time.time()
 
+    def server_connect(self, data: Any) -> None:
+        """The last guard: no connection leaves for a host the session does not allow
+        (raw TCP through a CONNECT tunnel, a request hook that let something by)."""
+        host, port = data.server.address or ("", 0)
+        sink = self.proxy.sink_address
+        if sink is not None and (host, port) == sink:
+            return
+        if not self.proxy.may_connect(str(host).lower()):
+            self.proxy.refused_connections.append((str(host), int(port)))
+            data.server.error = (f"pixelcheck: offline, no connection to {host}:{port} "
+                                 "(allow_upstream is off)")
+
     def tls_failed_client(self, data: Any) -> None:
         sni = getattr(data.context.client, "sni", None)
         reason = str(getattr(data.conn, "error", "") or "handshake failed")
         self.proxy.tls_failures.append((sni, reason))
+
+
+def _entry_weight(entry: TrafficEntry) -> int:
+    return len(entry.request_body) + len(entry.response_body) + len(entry.url)
 
 
 def _decode_safely(platform: platforms.Platform, captured: CapturedRequest) -> list[Event]:
@@ -334,6 +374,34 @@ def _running_proxy() -> PixelProxy | None:
             return proxy
     return None
 
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1, ``localhost`` and its subdomains: the machine itself."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _offline_page(host: str, method: str, url: str) -> str:
+    from html import escape
+
+    from .redact import scrub
+
+    return (
+        "<!doctype html><meta charset=utf-8><title>pixelcheck: offline</title>"
+        f"<h1>pixelcheck answered this request: {escape(host)} is not reached</h1>"
+        f"<p>{escape(method)} {escape(scrub(url)[:300])}</p>"
+        "<p>pixelcheck keeps every request on this machine. It serves the site under test "
+        "on loopback, the platforms' collection hosts and their server APIs (in its sink); "
+        "other hosts get this page. To let them go to the network, set "
+        "<code>pixelcheck_allow_upstream = true</code> (<code>--pixelcheck-allow-upstream"
+        "</code>, or <code>Harness(HarnessConfig(allow_upstream=True))</code>).</p>")
+
+
 class PixelProxy:
     """mitmproxy on a background thread, recording collection hits into ``store``."""
 
@@ -345,8 +413,11 @@ class PixelProxy:
         listen_port: int = 0,
         confdir: str | Path | None = None,
         serve_libraries: bool = True,
+        allow_upstream: bool = False,
     ) -> None:
         self.store = store
+        #: let requests to hosts pixelcheck does not serve go to the network
+        self.allow_upstream = allow_upstream
         self.listen_host = listen_host
         self.listen_port = listen_port
         self._own_confdir = confdir is None
@@ -360,13 +431,18 @@ class PixelProxy:
         self.sink_address: tuple[str, int] | None = None
         self.port: int | None = None
         #: every request the proxy saw, for HAR artifacts and the token scan
-        self.traffic: AppendLog[TrafficEntry] = AppendLog()
+        self.traffic: AppendLog[TrafficEntry] = AppendLog(weigh=_entry_weight)
         #: (SNI, mitmproxy's reason) of each failed client TLS handshake
         self.tls_failures: AppendLog[tuple[str | None, str]] = AppendLog()
         self.internal_errors: AppendLog[str] = AppendLog()
         #: platforms whose collection hits are dropped (None: every platform), see
         #: Pixelcheck.block_browser
         self.blocked_platforms: set[str | None] = set()
+        #: (host, port) of each upstream connection refused because the session is offline
+        self.refused_connections: AppendLog[tuple[str, int]] = AppendLog()
+        #: how many requests got the offline page
+        self.offline_answers = 0
+        self._library_hosts: set[str] = set()
         self.startup_seconds: float | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
@@ -497,6 +573,20 @@ class PixelProxy:
         else:
             self.port = addrs[0][1]
         self._ready.set()
+
+    def may_go_upstream(self, host: str, path: str) -> bool:
+        """May this request leave through the proxy? Loopback always; the real platform
+        libraries when the session asked for them; anything when upstream is allowed."""
+        if self.allow_upstream or is_loopback(host):
+            return True
+        if not self.serve_libraries and platforms.for_library(host, path) is not None:
+            self._library_hosts.add(host)
+            return True
+        return False
+
+    def may_connect(self, host: str) -> bool:
+        """May the proxy open a connection to ``host``? Only where a request was let go."""
+        return self.allow_upstream or is_loopback(host) or host in self._library_hosts
 
     # --- facts for users --------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import platforms
-from .events import AppendLog, CapturedRequest, Event, EventStore
+from .events import AppendLog, CapturedRequest, Event, EventStore, request_weight
 from .listen import local_host, url_host
 from .proxy import SINK_ORIGINAL_HOST_HEADER, SINK_REFUSED_HEADER
 from .redact import remember_secret
@@ -65,7 +65,7 @@ class ConversionSink:
         self.server: Any = None
         self.startup_seconds: float | None = None
         #: every request with the status it was answered with, in arrival order
-        self.requests: AppendLog[CapturedRequest] = AppendLog()
+        self.requests: AppendLog[CapturedRequest] = AppendLog(weigh=request_weight)
         self.status_counts: Counter[int] = Counter()
         #: the access token every call must carry (ini/option); None: any token
         #: the token each platform's calls must carry (key None: every platform); set
@@ -165,6 +165,7 @@ class ConversionSink:
             content_type = "text/html; charset=utf-8"
         else:
             captured.response_body = json.dumps(body).encode()
+        captured.keep_within()  # decoded: the body is kept cut short from here on
         with self._lock:
             self.requests.append(captured)
             self.status_counts[status] += 1

@@ -6,7 +6,6 @@ QA engineer can read; platforms turn that into an undecodable event.
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from email.parser import BytesParser
@@ -42,23 +41,46 @@ def loads(text: str | bytes) -> Any:
     return value
 
 
-def decompressed_body(request: CapturedRequest) -> bytes:
+#: the most a compressed body may decode to; beyond it the request is recorded as
+#: undecodable (no platform accepts a request body this large; a gzip bomb stops here)
+DECOMPRESSED_LIMIT = 16 * 1024 * 1024
+
+
+def decompressed_body(request: CapturedRequest, limit: int = DECOMPRESSED_LIMIT) -> bytes:
     body = request.body
     encoding = (request.header("content-encoding") or "").strip().lower()
     try:
         if encoding == "gzip" or (not encoding and body[:2] == b"\x1f\x8b"):
-            return gzip.decompress(body)
+            return _inflate(body, 16 + zlib.MAX_WBITS, limit, "gzip")
         if encoding == "deflate":
             try:
-                return zlib.decompress(body)
+                return _inflate(body, zlib.MAX_WBITS, limit, "deflate")
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)
+                return _inflate(body, -zlib.MAX_WBITS, limit, "deflate")
     except (OSError, EOFError, zlib.error) as exc:
         raise WireError(
             f"body says Content-Encoding {encoding or 'gzip'} but is not: {exc}") from None
     if encoding and encoding not in ("identity", "gzip", "deflate"):
         raise WireError(f"unsupported Content-Encoding {encoding!r}")
     return body
+
+
+def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
+    """Decompress at most ``limit`` bytes (every gzip member); WireError past it."""
+    out = bytearray()
+    data = body
+    while data:
+        inflater = zlib.decompressobj(wbits)
+        out += inflater.decompress(data, limit + 1 - len(out))
+        if len(out) > limit:
+            raise WireError(
+                f"{name} body decodes to more than {limit // (1024 * 1024)} MiB (the "
+                f"limit), from {len(body):,} bytes on the wire: a compression bomb or a "
+                "batch no platform accepts; nothing past the limit was decoded")
+        if not inflater.eof:
+            raise EOFError("compressed data ended before the end-of-stream marker")
+        data = inflater.unused_data if wbits > 16 else b""
+    return bytes(out)
 
 
 def body_text(body: bytes) -> str:

@@ -20,6 +20,7 @@ import threading
 import pytest
 
 EXECUTABLE = {executable!r}
+OFFLINE_RULES = {offline!r}
 PAGE = b"""<!doctype html><title>shop</title>
 <script>navigator.sendBeacon('https://www.facebook.com/tr/?id=1&ev=PageView&eid=x')</script>
 <img src="https://www.facebook.com/tr/?id=1&ev=Lead&eid=L1">"""
@@ -48,14 +49,21 @@ def codes(pixelcheck):
     return [f.code for f in pixelcheck.findings()]
 '''
 
-# Only where Playwright's own Chromium is not installed: point pytest-playwright at the
-# one pixelcheck found, as such a user would. Nothing here is about the proxy.
-EXECUTABLE_CONFTEST = '''
+# Some tests here launch a browser outside the proxy on purpose (to see it reported):
+# such a browser resolves no host but loopback, so it cannot reach the network either.
+# Where Playwright's own Chromium is not installed, pytest-playwright gets the one
+# pixelcheck found, as such a user would point it.
+OFFLINE_RULES = "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"
+LAUNCH_CONFTEST = '''
 import pytest
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    return {{**browser_type_launch_args, "executable_path": {executable!r}}}
+    args = {{**browser_type_launch_args,
+             "args": [*browser_type_launch_args.get("args", []), {offline!r}]}}
+    if {executable!r} is not None:
+        args["executable_path"] = {executable!r}
+    return args
 '''
 
 
@@ -67,11 +75,10 @@ def _executable() -> str | None:
 
 def _user_project(pytester: pytest.Pytester, tests: str, conftest: str = "") -> None:
     executable = _executable()
-    if executable is not None:
-        conftest = EXECUTABLE_CONFTEST.format(executable=executable) + conftest
-    if conftest:
-        pytester.makeconftest(conftest)
-    pytester.makepyfile(test_user=SITE.format(executable=executable) + tests)
+    conftest = LAUNCH_CONFTEST.format(executable=executable, offline=OFFLINE_RULES) + conftest
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(test_user=SITE.format(executable=executable, offline=OFFLINE_RULES)
+                        + tests)
 
 
 NO_SETUP = '''
@@ -103,7 +110,7 @@ def test_without_pixelcheck_still_loads(page, site):
 
 
 def test_own_browser_launched_without_proxy(playwright, pixelcheck, site):
-    browser = playwright.chromium.launch(executable_path=EXECUTABLE)
+    browser = playwright.chromium.launch(executable_path=EXECUTABLE, args=[OFFLINE_RULES])
     page = browser.new_page()
     page.goto(site)
     page.wait_for_load_state("networkidle")
@@ -172,8 +179,9 @@ def test_opt_out_reports_the_unproxied_browser_first(pytester: pytest.Pytester) 
         "E   *requested: http://127.0.0.1:*/",
         "E   *requested: https://www.facebook.com/tr/?id=1&ev=Lead&eid=L1",
         "E   *fix: route the browser through the pixelcheck proxy*",
-        # unproxied and offline, the hit failed in the browser: said as such, not "missing"
+        # offline, the unproxied browser's hit fails to resolve: said in its own words
         "E   *ERROR [[]browser-request-failed] server Lead id='L1' has no browser*",
+        "E   *the browser failed the request*",
     ])
     # what the headline finding says blames neither consent nor ad blockers
     end = out.index("[browser-request-failed] server")
