@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from pytest_pixelcheck.browser import DISABLED_FEATURES, QUIET_FLAGS
-from pytest_pixelcheck.events import EventStore
 from pytest_pixelcheck.proxy import PixelProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -148,22 +147,24 @@ def _get_through(proxy: PixelProxy, url: str) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
-def test_unknown_host_gets_the_offline_page_recorded_as_traffic():
-    with PixelProxy(EventStore()) as proxy:
-        status, page = _get_through(proxy, "https://update.googleapis.com/service/update2")
-        assert status == 502
-        assert "pixelcheck answered this request" in page
-        assert "pixelcheck_allow_upstream" in page
-        [entry] = [e for e in proxy.traffic if "googleapis" in e.url]
-        assert entry.handled_by == "offline" and entry.status == 502
+# The session's own proxy: a second one in this process would take mitmproxy's
+# process-global context from it (and is refused).
+def test_unknown_host_gets_the_offline_page_recorded_as_traffic(pixelcheck_proxy):
+    status, page = _get_through(pixelcheck_proxy,
+                                "https://update.googleapis.com/service/update2")
+    assert status == 502
+    assert "pixelcheck answered this request" in page
+    assert "pixelcheck_allow_upstream" in page
+    [entry] = [e for e in pixelcheck_proxy.traffic if "update.googleapis" in e.url][-1:]
+    assert entry.handled_by == "offline" and entry.status == 502
 
 
-def test_allow_upstream_lets_a_request_leave(tmp_path):
+def test_allow_upstream_lets_a_request_leave(pixelcheck_proxy, monkeypatch):
     """With upstream allowed the proxy connects out; here the host does not resolve,
     so the proof is mitmproxy's own connection error instead of the offline page."""
-    with PixelProxy(EventStore(), allow_upstream=True) as proxy:
-        status, page = _get_through(proxy, "http://upstream.invalid/")
-        assert "pixelcheck answered this request" not in page
-        assert status == 502
-        [entry] = [e for e in proxy.traffic if "upstream.invalid" in e.url]
-        assert entry.handled_by == "passthrough"
+    monkeypatch.setattr(pixelcheck_proxy, "allow_upstream", True)
+    status, page = _get_through(pixelcheck_proxy, "http://upstream.invalid/")
+    assert "pixelcheck answered this request" not in page
+    assert status == 502
+    [entry] = [e for e in pixelcheck_proxy.traffic if "upstream.invalid" in e.url][-1:]
+    assert entry.handled_by == "passthrough"
