@@ -54,7 +54,7 @@ def test_log_records_of_the_proxy_and_sink_are_scrubbed(caplog):
 
 @pytest.mark.parametrize("logger", ["hpack.hpack", "h2.connection", "quic", "http3",
                                     "urllib3.connectionpool", "asyncio", "werkzeug"])
-def test_the_http_stacks_loggers_are_scrubbed_too(caplog, logger):
+def test_the_http_stacks_loggers_are_scrubbed_too(caplog, monkeypatch, logger):
     """At DEBUG hpack printed each decoded header: the raw email and the token in a
     pixel hit's path."""
     import logging
@@ -62,7 +62,10 @@ def test_the_http_stacks_loggers_are_scrubbed_too(caplog, logger):
     from pytest_pixelcheck.redact import install_log_redaction
 
     install_log_redaction()
-    with caplog.at_level(logging.DEBUG):
+    # the logger's own level too: an SDK imported earlier in the session may have quieted
+    # it (urllib3 at WARNING), and then nothing would be logged to check
+    monkeypatch.setattr(logging.getLogger(logger), "propagate", True)
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger=logger):
         logging.getLogger(logger).debug(
             "Decoded %s", (b":path", b"/tr/?ud[em]=jane.doe@example.com&access_token=EAAh2x1"))
         logging.getLogger("h2able.not.ours").debug("jane.doe@example.com")
