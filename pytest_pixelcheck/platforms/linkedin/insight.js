@@ -146,16 +146,20 @@
       signalType: signalType
     };
     var text = JSON.stringify(body);
+    // The chain waits until the POST is issued, not until it is answered: hits leave
+    // in call order, and a conversion tracked after a page visit does not wait a
+    // round trip (a page left within that round trip would lose its conversion hit).
     function post(url, payload) {
-      return window.fetch(url, {method: "POST", body: payload, keepalive: true, mode: "no-cors",
-                                credentials: "include"}).catch(function () {});
+      window.fetch(url, {method: "POST", body: payload, keepalive: true, mode: "no-cors",
+                         credentials: "include"}).catch(function () {});
     }
     if (typeof CompressionStream === "function") {
       return gzipBase64(text).then(function (packed) {
-        return post(WA + "?medium=fetch&fmt=g", packed);
+        post(WA + "?medium=fetch&fmt=g", packed);
       });
     }
-    return post(WA, text);
+    post(WA, text);
+    return Promise.resolve();
   }
 
   // --- commands --------------------------------------------------------------------
