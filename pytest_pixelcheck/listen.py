@@ -20,11 +20,14 @@ class ListenError(RuntimeError):
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
+    """127.0.0.0/8, ::1, ``localhost`` and its subdomains: the machine itself. Any other
+    host name may resolve anywhere, so it is not."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
+    except ValueError:
         return False
 
 

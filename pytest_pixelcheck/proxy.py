@@ -29,7 +29,6 @@ import base64
 import contextlib
 import fcntl
 import hashlib
-import ipaddress
 import logging
 import os
 import shutil
@@ -43,6 +42,7 @@ from typing import Any
 
 from . import platforms
 from .events import KEPT_BODY_BYTES, AppendLog, CapturedRequest, Event, EventStore
+from .listen import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -373,17 +373,6 @@ def _running_proxy() -> PixelProxy | None:
         if proxy is not None and proxy._master is not None:
             return proxy
     return None
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1, ``localhost`` and its subdomains: the machine itself."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _offline_page(host: str, method: str, url: str) -> str:
