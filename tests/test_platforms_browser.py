@@ -86,6 +86,9 @@ def test_ga4_faults_are_caught_in_ga4_words(
     # the right one can tell
     pixelcheck_sink.expect_token("pixelcheck-ga4-api-secret", platform="ga4")
     _run(pixelcheck_page, pixelcheck_context, shop_all, fault)
+    # every fault keeps the page's purchase hit: without waiting for it, "every event"
+    # could settle on the earlier pages alone (gtag sends it after the page loaded)
+    pixelcheck.wait_for("purchase", source="browser", platform="ga4")
     with pytest.raises(PixelcheckAssertionError) as failure:
         assert_deduplicated(pixelcheck, platform="ga4", timeout=3)
     codes = [f.code for f in failure.value.findings]
