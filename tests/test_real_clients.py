@@ -72,7 +72,10 @@ def test_real_client_checkout_deduplicates_and_hashes(
     pixelcheck_page.goto(f"{site.url}/?fbclid=IwAR2xTestClick")
     checkout(pixelcheck_page, site.url, customer=typed)
 
-    result = assert_deduplicated(pixelcheck)
+    # 15 s, not the default: once in a full run the thank-you page's two server calls
+    # of facebook-business through the proxy had not arrived within the default wait
+    # (cause not found; every other run they came within a second)
+    result = assert_deduplicated(pixelcheck, timeout=15)
     coverage = assert_pii_hashed(pixelcheck, event_name="Purchase",
                                  require=("em", "ph", "fn", "ln", "ct", "zp", "country"))
     # timing depends on the machine's load, not on the client: every other finding fails
