@@ -2,7 +2,9 @@
 sink (directly, or through the proxy as graph.facebook.com)."""
 
 import os
+import ssl
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,13 @@ def psp_shop(pixelcheck_sink):
     with SiteProcess(pixelcheck_sink.url, access_token=SHOP_TOKEN,
                      extra_args=["--payment-provider"]) as site:
         yield site
+
+
+@pytest.fixture
+def via_proxy(pixelcheck_proxy):
+    """A urllib opener that goes through the session's proxy and trusts its CA."""
+    context = ssl.create_default_context(cafile=str(pixelcheck_proxy.ca_cert_path))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({"https": pixelcheck_proxy.url,
+                                     "http": pixelcheck_proxy.url}),
+        urllib.request.HTTPSHandler(context=context))

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import ssl
 import time
 import urllib.error
 import urllib.request
-
-import pytest
 
 
 def _post(url, body, headers=None, opener=None):
@@ -20,15 +17,6 @@ def _post(url, body, headers=None, opener=None):
             return answer.status, answer.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
-
-
-@pytest.fixture
-def via_proxy(pixelcheck_proxy):
-    context = ssl.create_default_context(cafile=str(pixelcheck_proxy.ca_cert_path))
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({"https": pixelcheck_proxy.url,
-                                     "http": pixelcheck_proxy.url}),
-        urllib.request.HTTPSHandler(context=context))
 
 
 def _good_event(event_id):

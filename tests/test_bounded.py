@@ -7,13 +7,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
-
-import pytest
 
 from pytest_pixelcheck.events import KEPT_BODY_BYTES, AppendLog, Event, EventStore
 from pytest_pixelcheck.platforms.meta.platform import Meta
@@ -34,15 +31,6 @@ def _event(event_id, **extra):
     return {"event_name": "Purchase", "event_time": int(time.time()), "event_id": event_id,
             "action_source": "website", "event_source_url": "https://shop.example/thanks",
             "user_data": {"client_user_agent": "Mozilla/5.0"}, **extra}
-
-
-@pytest.fixture
-def via_proxy(pixelcheck_proxy):
-    context = ssl.create_default_context(cafile=str(pixelcheck_proxy.ca_cert_path))
-    return urllib.request.build_opener(
-        urllib.request.ProxyHandler({"https": pixelcheck_proxy.url,
-                                     "http": pixelcheck_proxy.url}),
-        urllib.request.HTTPSHandler(context=context))
 
 
 def test_gzip_bomb_stops_at_the_limit_with_a_finding(pixelcheck, pixelcheck_sink):
