@@ -15,10 +15,10 @@ pytestmark = pytest.mark.browser
 FBCLID = "IwAR0clickid123"
 
 
-def _pay_round_trip(pixelcheck, page, shop, faults=None):
+def _pay_round_trip(pixelcheck, page, shop, faults=None, landing_query=f"fbclid={FBCLID}"):
     set_faults(page.context, shop.url, faults)
     pixelcheck.watch_routes(page)
-    page.goto(f"{shop.url}/product/sku-1?fbclid={FBCLID}")
+    page.goto(f"{shop.url}/product/sku-1?{landing_query}")
     fill_checkout(page, shop.url)
     page.click("#place-order")
     page.wait_for_url("**/pay?**")

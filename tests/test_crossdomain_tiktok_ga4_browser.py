@@ -9,9 +9,9 @@ platform's words."""
 from __future__ import annotations
 
 import pytest
+from test_crossdomain_browser import _pay_round_trip as pay_round_trip
 
 from example_site import SiteProcess
-from example_site.journey import fill_checkout, set_faults
 
 pytestmark = pytest.mark.browser
 
@@ -31,19 +31,12 @@ def psp_shop_tt_ga4(pixelcheck_sink):
 
 
 def _pay_round_trip(pixelcheck, page, shop, faults=None):
-    set_faults(page.context, shop.url, faults)
-    pixelcheck.watch_routes(page)
-    page.goto(f"{shop.url}/product/sku-1?ttclid={TTCLID}&gclid={GCLID}")
-    fill_checkout(page, shop.url)
-    page.click("#place-order")
-    page.wait_for_url("**/pay?**")
-    assert page.url.startswith("http://localhost:")  # another host
-    page.click("#pay")
-    page.wait_for_url("**/thanks/**")
+    order_id = pay_round_trip(pixelcheck, page, shop, faults,
+                              landing_query=f"ttclid={TTCLID}&gclid={GCLID}")
     for platform, name in (("tiktok", "CompletePayment"), ("ga4", "purchase")):
         for source in ("browser", "server"):
             pixelcheck.wait_for(name, source=source, platform=platform)
-    return page.inner_text("#order-id")
+    return order_id
 
 
 def _copies(pixelcheck, platform, name):
