@@ -8,17 +8,20 @@ events a report explains can be decoded again in full later.
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .. import platforms
-from ..diagnosis import _identity
+from ..artifacts import CAPTURE_FORMAT
+from ..diagnosis import _ids
 from ..events import CapturedRequest, Event
 from ..matching import _key, _merges, accepted
+from .fastpath import key_text
 from .reading import UnreadableLine, parse_line
+
+#: the capture format's name, safe to put in SQL
+CAPTURE_FORMAT_SQL = CAPTURE_FORMAT.replace("'", "")
 
 #: the engine's columns, in spool order
 COLUMNS: dict[str, str] = {
@@ -27,7 +30,8 @@ COLUMNS: dict[str, str] = {
     "event_name": "VARCHAR", "event_id": "VARCHAR", "dedup_key": "VARCHAR",
     "event_time": "DOUBLE", "arrival_time": "DOUBLE", "value": "DOUBLE",
     "currency": "VARCHAR", "status": "INTEGER", "state": "VARCHAR", "error": "VARCHAR",
-    "identity": "BIGINT",
+    # what tells two conversions apart (diagnosis._identity): the engine hashes them
+    "order_id": "VARCHAR", "content_ids": "VARCHAR", "page": "VARCHAR",
 }
 NULL = "\\N"
 
@@ -59,10 +63,13 @@ def decode(request: CapturedRequest, source: str | None) -> list[Event]:
                       error=f"decoder crashed: {exc}")]
 
 
-def identity_of(event: Event) -> int:
-    """A checksum of what tells two conversions apart (order id, value, contents, page):
-    a server call re-sent under a new id shares it with the original."""
-    return zlib.crc32(repr(_identity(event)).encode())
+def identity_parts(event: Event) -> list[str]:
+    """Order id, content ids and page (without query or fragment), as the engine stores
+    them: with the value, what tells two conversions apart (``diagnosis._identity``),
+    so a server call re-sent under a new id shares them with the original."""
+    order = event.custom_data.get("order_id")
+    page = (event.page_url or "").split("?", 1)[0].split("#", 1)[0]
+    return [_text(order), "\x1f".join(_ids(event.custom_data)), page]
 
 
 def _text(value: Any) -> str:
@@ -85,11 +92,11 @@ def rows_of(file_no: int, line_no: int, events: Sequence[Event]) -> list[list[st
         out.append([
             str(file_no), str(line_no), str(part), event.platform, event.source,
             _text(event.pixel_id), _text(event.event_name), _text(event.event_id),
-            NULL if key is None else json.dumps(key, default=str),
+            _text(key_text(key)),
             _number(event.event_time), repr(float(event.arrival_time)),
             _number(event.custom_data.get("value")),
             _text(event.custom_data.get("currency")),
-            _text(status), state_of(event), _text(event.error), str(identity_of(event)),
+            _text(status), state_of(event), _text(event.error), *identity_parts(event),
         ])
     return out
 

@@ -26,7 +26,8 @@ from ..diagnosis import DiagnosisSettings, diagnose
 from ..events import Event
 from ..findings import Finding
 from ..matching import EventNameStats, MatchResult, match_events
-from . import sql
+from .. import platforms
+from . import fastpath, sql
 from .decoding import COLUMNS, NULL, BatchResult, decode, decode_lines, decode_requests
 from .reading import (
     UnreadableLine,
@@ -79,6 +80,8 @@ class LoadSummary:
     overlap: int = 0
     #: undecodable events by platform and reason
     undecodable: list[tuple[str, str, int]] = field(default_factory=list)
+    #: events decoded by the platforms' SQL shapes (the rest: their Python decoders)
+    fast_rows: int = 0
 
 
 class Progress:
@@ -125,11 +128,24 @@ def count_lines(path: str | Path) -> int:
     return count
 
 
+def _gzipped(path: Path) -> bool:
+    with open(path, "rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[int, str]]]:
+    while batch := cursor.fetchmany(BATCH_LINES):
+        yield [(int(n), str(line)) for n, line in batch]
+
+
 class Engine:
     def __init__(self, settings: DiagnosisSettings | None = None, *, by: str = "all",
                  workers: int | None = None, memory_limit: str = "1GB",
-                 full_diagnosis_rows: int = FULL_DIAGNOSIS_ROWS) -> None:
+                 full_diagnosis_rows: int = FULL_DIAGNOSIS_ROWS, exact: bool = False) -> None:
+        """``exact``: every line through the platforms' Python decoders (each server
+        call validated against its schema), none through their SQL shapes."""
         self.settings = settings or DiagnosisSettings()
+        self.fast = not exact
         self.by = by
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self.full_diagnosis_rows = full_diagnosis_rows
@@ -167,16 +183,39 @@ class Engine:
                 problem = first_line_problem(path)
                 if problem:
                     raise ValueError(problem + " (add \"platform\": NAME to say whose it is)")
-        total = sum(count_lines(p) for p, k in zip(self.paths, self.kinds, strict=True)
-                    if k == "lines")
+        # line files into the engine as they are (one column, file order), so the shapes
+        # decode them in SQL; one DuckDB cannot read (not UTF-8) is read in Python
+        for file_no, (path, kind) in enumerate(zip(self.paths, self.kinds, strict=True)):
+            if kind == "lines":
+                try:
+                    self.con.execute(f"CREATE TABLE lines_{file_no} AS "
+                                     + fastpath.read_lines(str(path), _gzipped(path)))
+                except duckdb.Error:
+                    self.con.execute(f"DROP TABLE IF EXISTS lines_{file_no}")
+                    self.kinds[file_no] = "lines-python"
+        total = sum(self._line_count(n) for n, k in enumerate(self.kinds)
+                    if k.startswith("lines"))
         bar = Progress(total if progress else 0)
+        shapes = platforms.sql_shapes() if self.fast else []
         for file_no, (path, kind) in enumerate(zip(self.paths, self.kinds, strict=True)):
             if kind == "parquet":
                 self._load_parquet(file_no, path)
             elif kind == "har":
                 self._spool(file_no, iter([decode_requests(file_no, har_requests(path))]))
+            elif kind == "lines":
+                table = f"lines_{file_no}"
+                self.con.execute(fastpath.decode_statement(table, file_no, shapes, NULL))
+                fast = self.con.execute("SELECT count(*) FROM fast_rows").fetchone()[0]
+                self.summary.fast_rows += fast
+                bar.add(fast)
+                rest = self.con.cursor().execute(
+                    f"SELECT rowid + 1, line FROM {table} "
+                    "WHERE line IS NOT NULL AND trim(line) <> '' "
+                    f"AND rowid + 1 NOT IN (SELECT line_no FROM fast_rows) ORDER BY rowid")
+                self._spool(file_no, self._decoded_batches(file_no, _fetched(rest), bar))
             else:
-                self._spool(file_no, self._decoded_batches(file_no, path, bar))
+                self._spool(file_no, self._decoded_batches(
+                    file_no, line_batches(path, BATCH_LINES), bar))
         self.summary.files = len(self.paths)
         self.summary.overlap = self.con.execute(sql.finish_loading(
             len(self.paths) > 1, self.by, sql.max_ages(self.settings), self.settings)).fetchone()[0]
@@ -184,9 +223,14 @@ class Engine:
         self.summary.undecodable = self.con.execute(sql.UNDECODABLE_BY_REASON).fetchall()
         return self.summary
 
-    def _decoded_batches(self, file_no: int, path: Path,
+    def _line_count(self, file_no: int) -> int:
+        if self.kinds[file_no] == "lines":
+            return int(self.con.execute(
+                f"SELECT count(*) FROM lines_{file_no} WHERE trim(line) <> ''").fetchone()[0])
+        return count_lines(self.paths[file_no])
+
+    def _decoded_batches(self, file_no: int, batches: Iterator[list[tuple[int, str]]],
                          bar: Progress) -> Iterator[BatchResult]:
-        batches = line_batches(path, BATCH_LINES)
         first = next(batches, None)
         if first is None:
             return
@@ -287,6 +331,16 @@ class Engine:
                   lines: dict[int, Any]) -> Iterator[tuple[int, list[Event]]]:
         kind = self.kinds[file_no]
         if kind == "lines":
+            rows = self.con.cursor().execute(f"SELECT rowid + 1, line FROM lines_{file_no} "
+                                    "WHERE rowid + 1 IN (SELECT unnest(?))", [sorted(lines)])
+            for batch in _fetched(rows):
+                for line_no, line in batch:
+                    try:
+                        source, request = parse_line(line.strip())
+                    except UnreadableLine:
+                        continue
+                    yield line_no, decode(request, source)
+        elif kind == "lines-python":
             for batch in line_batches(self.paths[file_no], BATCH_LINES):
                 for line_no, line in batch:
                     if line_no in lines:

@@ -83,6 +83,8 @@ SELECT kept.*,
        row_number() OVER (ORDER BY file_no, line_no, part) - 1 AS seq,
        strftime(make_timestamp(CAST(arrival_time * 1000000 AS BIGINT)), '%Y-%m-%d') AS day,
        {_period(by)} AS period,
+       hash(coalesce(order_id, ''), round(value, 6), coalesce(content_ids, ''),
+            coalesce(page, '')) AS identity,
        coalesce(source = 'server' AND event_time IS NOT NULL AND state <> 'undecodable'
                 AND (event_time > arrival_time * 100
                      OR arrival_time - event_time > coalesce(ages.max_age, {default!r})

@@ -99,6 +99,11 @@ class Platform(ABC):
     #: other names users may write for the platform ("google" for GA4)
     aliases: tuple[str, ...] = ()
 
+    #: the request shapes ``analyze`` decodes in SQL (analysis.fastpath.SqlShape), each
+    #: giving exactly the rows ``decode_browser`` / ``handle_server`` give for the lines
+    #: it takes; the rest go through those decoders
+    sql_shapes: tuple[Any, ...] = ()
+
     # --- browser side -----------------------------------------------------------------
 
     @abstractmethod
@@ -386,6 +391,11 @@ def for_library(host: str, path: str) -> tuple[Platform, CannedResponse] | None:
 
 def is_server_host(host: str) -> bool:
     return any(host in p.server_hosts for p in _REGISTRY.values())
+
+
+def sql_shapes() -> list[Any]:
+    """Every registered platform's SQL shapes, for ``analyze``."""
+    return [shape for platform in all_platforms() for shape in platform.sql_shapes]
 
 
 def decode_request(request: CapturedRequest, source: str | None = None) -> list[Event]:

@@ -477,6 +477,12 @@ class Meta(Platform):
             return None
         return (event.pixel_id, event.event_name, event.event_id)
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_rule(self) -> str:
         return ("Meta merges a browser and a server event when pixel id, event name "
                 "(`ev` = `event_name`) and event id (`eid` = `event_id`) are byte-for-byte equal")

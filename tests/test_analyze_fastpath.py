@@ -1,0 +1,80 @@
+"""analyze's SQL shapes give exactly the rows the platforms' Python decoders give.
+
+Every recorded sample of every platform, and a synthetic capture of every platform's
+sales with faults, are analyzed twice: with the shapes, and with ``exact=True`` (every
+line through the Python decoders). Each line a shape took must have the same engine row
+both ways, and each shape must take at least one line (a shape nothing reaches is a
+shape nobody tested).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_pixelcheck import platforms
+from pytest_pixelcheck.analysis import synthetic
+from pytest_pixelcheck.analysis.decoding import COLUMNS
+from pytest_pixelcheck.analysis.engine import Engine
+from pytest_pixelcheck.artifacts import CAPTURE_FORMAT
+
+
+def _sample_lines() -> list[str]:
+    out = []
+    for platform in platforms.all_platforms():
+        folder = platform.samples_dir
+        if folder is None:
+            continue
+        for path in sorted(Path(folder).glob("*.json")):
+            sample: Any = json.loads(path.read_text())
+            request = sample.get("request") if isinstance(sample, dict) else None
+            if not isinstance(request, dict) or "url" not in request:
+                continue
+            kind = sample.get("kind")
+            out.append(json.dumps({"format": CAPTURE_FORMAT,
+                                   "source": kind if kind in ("browser", "server") else None,
+                                   "platform": platform.name, "request": request}))
+    return out
+
+
+def _rows(path: Path, exact: bool) -> tuple[dict[int, tuple[Any, ...]], set[int], set[int]]:
+    with Engine(exact=exact, workers=1) as engine:
+        engine.load([path], progress=False)
+        names = ", ".join(COLUMNS)
+        rows = engine.con.execute(f"SELECT {names} FROM events").fetchall()
+        taken = {n for (n,) in engine.con.execute("SELECT line_no FROM fast_rows").fetchall()}
+        shapes = {s for (s,) in engine.con.execute("SELECT DISTINCT shape FROM fast_rows")
+                  .fetchall()}
+    by_line: dict[int, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_line.setdefault(row[1], []).append(row)
+    return {n: tuple(sorted(r, key=repr)) for n, r in by_line.items()}, taken, shapes
+
+
+@pytest.fixture(scope="module")
+def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fastpath") / "capture.jsonl"
+    faults = synthetic.Faults(id_suffix=0.1, missing_server=0.05, late_server=0.05,
+                              truncated_server=0.05)
+    lines = list(synthetic.lines(synthetic.Plan(700, faults=faults, days=9)))
+    path.write_text("\n".join(_sample_lines() + lines) + "\n")
+    return path
+
+
+def test_every_line_a_shape_takes_decodes_as_the_python_decoder_does(capture: Path) -> None:
+    fast, taken, used = _rows(capture, exact=False)
+    exact, none, _ = _rows(capture, exact=True)
+    assert not none
+    assert taken, "no shape took a line"
+    differing = {n: (fast.get(n), exact.get(n)) for n in sorted(taken) if fast.get(n) != exact.get(n)}
+    assert not differing, "\n".join(f"line {n}:\n  sql    {f}\n  python {p}"
+                                    for n, (f, p) in list(differing.items())[:5])
+    # and the lines no shape took are the Python decoders' in both runs
+    assert {n: r for n, r in fast.items() if n not in taken} == \
+        {n: r for n, r in exact.items() if n not in taken}
+    shapes = platforms.sql_shapes()
+    unused = [f"{s.platform} {s.source} #{i}" for i, s in enumerate(shapes) if i not in used]
+    assert not unused, f"shapes that took no line: {unused}"
