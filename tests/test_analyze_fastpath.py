@@ -64,12 +64,13 @@ def capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_every_line_a_shape_takes_decodes_as_the_python_decoder_does(capture: Path) -> None:
+def _check(capture: Path) -> None:
     fast, taken, used = _rows(capture, exact=False)
     exact, none, _ = _rows(capture, exact=True)
     assert not none
     assert taken, "no shape took a line"
-    differing = {n: (fast.get(n), exact.get(n)) for n in sorted(taken) if fast.get(n) != exact.get(n)}
+    differing = {n: (fast.get(n), exact.get(n)) for n in sorted(taken)
+                 if fast.get(n) != exact.get(n)}
     assert not differing, "\n".join(f"line {n}:\n  sql    {f}\n  python {p}"
                                     for n, (f, p) in list(differing.items())[:5])
     # and the lines no shape took are the Python decoders' in both runs
@@ -78,3 +79,15 @@ def test_every_line_a_shape_takes_decodes_as_the_python_decoder_does(capture: Pa
     shapes = platforms.sql_shapes()
     unused = [f"{s.platform} {s.source} #{i}" for i, s in enumerate(shapes) if i not in used]
     assert not unused, f"shapes that took no line: {unused}"
+
+
+@pytest.mark.parametrize("name", [p.name for p in platforms.all_platforms() if p.sql_shapes])
+def test_a_platforms_shapes_decode_as_its_python_decoder_does(
+        name: str, capture: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    own = list(platforms.get(name).sql_shapes)
+    monkeypatch.setattr(platforms, "sql_shapes", lambda: own)
+    _check(capture)
+
+
+def test_all_shapes_together_decode_as_the_python_decoders_do(capture: Path) -> None:
+    _check(capture)
