@@ -255,13 +255,14 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analysis import Engine
     from .analysis.text import dashboard_rows, dashboard_text, grouped_text
 
-    with Engine(by=args.by, workers=args.workers) as engine:
+    with Engine(by=args.by, workers=args.workers, exact=args.exact) as engine:
         try:
             loaded = engine.load(args.files)
         except (OSError, ValueError, duckdb_error()) as exc:
             print(f"pixelcheck analyze: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        print(f"pixelcheck analyze: {loaded.rows} events from {loaded.files} file(s)")
+        print(f"pixelcheck analyze: {loaded.rows} events from {loaded.files} file(s)"
+              + (f" ({loaded.fast_rows} decoded in SQL)" if loaded.fast_rows else ""))
         if loaded.overlap:
             print(f"  {loaded.overlap} events appeared again in a later file (the same session "
                   "saved twice?) and were counted once")
@@ -595,6 +596,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "platform (analyze reads the folder back)")
     analyze.add_argument("--min-dedup-rate", type=float, default=None, metavar="RATE",
                          help=f"exit {EXIT_ALERT} when a report's dedup rate is below RATE")
+    analyze.add_argument("--exact", action="store_true",
+                         help="decode every line with the platforms' Python decoders, each "
+                              "server call checked against its API schema (slow); by default "
+                              "the common request shapes are decoded in SQL, trusting the "
+                              "answer recorded with each call")
     analyze.add_argument("--events", action="store_true", help="list every event too")
     analyze.add_argument("--json", help="write the JSON report here")
     analyze.add_argument("--html", help="write the HTML report here")

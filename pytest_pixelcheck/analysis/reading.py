@@ -18,6 +18,7 @@ from ..events import CapturedRequest
 
 #: what a line that yields no request is counted as
 NOT_JSON = "not a JSON line"
+NOT_A_REQUEST = "a pixelcheck capture line whose request is not readable"
 NOT_RECOGNISED = "neither a pixelcheck capture line nor a server payload any platform recognises"
 
 
@@ -53,7 +54,10 @@ def parse_line(line: str) -> tuple[str | None, CapturedRequest]:
     except ValueError as exc:
         raise UnreadableLine(NOT_JSON, exc.msg) from None
     if isinstance(record, dict) and record.get("format") == CAPTURE_FORMAT:
-        return record.get("source"), CapturedRequest.from_dict(record["request"])
+        try:
+            return record.get("source"), CapturedRequest.from_dict(record["request"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise UnreadableLine(NOT_A_REQUEST, f"{type(exc).__name__}: {exc}"[:200]) from None
     request = _from_backend_log(record) if isinstance(record, dict) else None
     if request is None:
         raise UnreadableLine(NOT_RECOGNISED)

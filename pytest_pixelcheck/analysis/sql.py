@@ -166,18 +166,28 @@ SELECT c.period, c.platform, c.event_name, c.browser, c.server,
 FROM counted c LEFT JOIN summed s USING (period, platform, event_name);
 
 -- a server copy with no twin may be a retry under a new id: its original, merged or
--- not, carries the same payload (order id, value, contents, page)
+-- not, carries the same payload (order id, value, contents, page); the nearest such
+-- server copy before it and the nearest after it are marked (ASOF joins: linear however
+-- many conversions share a payload)
 CREATE OR REPLACE TABLE retried AS
 WITH orphans AS (
-    SELECT DISTINCT e.period, e.platform, e.event_name, e.identity FROM ev e
-    LEFT JOIN grp g ON g.period = e.period AND g.platform = e.platform
-                   AND g.dedup_key = e.dedup_key
+    SELECT e.period, e.platform, coalesce(e.event_name, '') AS name, e.identity,
+           e.arrival_time
+    FROM ev e LEFT JOIN grp g ON g.period = e.period AND g.platform = e.platform
+                              AND g.dedup_key = e.dedup_key
     WHERE e.source = 'server' AND (e.state IN ('nokey', 'rejected')
-                                   OR (e.state = 'ok' AND g.nb = 0)))
-SELECT DISTINCT e.period, e.platform, e.dedup_key FROM ev e
-JOIN orphans o ON o.period = e.period AND o.platform = e.platform
-     AND o.event_name IS NOT DISTINCT FROM e.event_name AND o.identity = e.identity
-WHERE e.source = 'server' AND e.state = 'ok';
+                                   OR (e.state = 'ok' AND g.nb = 0))),
+servers AS (
+    SELECT period, platform, coalesce(event_name, '') AS name, identity, arrival_time,
+           dedup_key
+    FROM ev WHERE source = 'server' AND state = 'ok')
+SELECT s.period, s.platform, s.dedup_key FROM orphans o ASOF JOIN servers s
+    ON s.period = o.period AND s.platform = o.platform AND s.name = o.name
+       AND s.identity = o.identity AND s.arrival_time < o.arrival_time
+UNION
+SELECT s.period, s.platform, s.dedup_key FROM orphans o ASOF JOIN servers s
+    ON s.period = o.period AND s.platform = o.platform AND s.name = o.name
+       AND s.identity = o.identity AND s.arrival_time > o.arrival_time;
 
 CREATE OR REPLACE TABLE problem AS
 SELECT e.file_no, e.line_no, e.part, e.seq, e.period

@@ -641,6 +641,12 @@ class GA4(Platform):
             key += (event.extra.get("client_id"),)
         return key
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_rule(self) -> str:
         return ("GA4 counts a purchase once per transaction_id: the gtag.js purchase and the "
                 "Measurement Protocol purchase must carry the same non-empty transaction_id "

@@ -574,6 +574,13 @@ class LinkedIn(Platform):
         # rule or name (each source has its own rule); the account is checked apart
         return (event.event_id,)
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        # built per call: the events' names and ad accounts come from the declared rules
+        from .sql_shapes import shapes
+
+        return shapes(self.rules)
+
     def dedup_rule(self) -> str:
         return ("LinkedIn keeps the Insight Tag copy and discards the Conversions API copy "
                 "when both come from the same ad account with the same eventId (the tag's "

@@ -155,3 +155,11 @@ class RuleCatalogue:
 
     def is_declared(self, rule_id: str | None) -> bool:
         return self.get(rule_id) is not None
+
+    def rule_ids(self) -> list[str]:
+        """Every rule id declared, here or in the environment (``analyze``'s SQL shapes
+        spell out their names and ad accounts)."""
+        with self._lock:
+            ids = list(self._rules)
+        ids += [r.rule_id for r in _from_env(os.environ.get(RULES_ENV, ""))]
+        return list(dict.fromkeys(ids))

@@ -619,6 +619,12 @@ class Pinterest(Platform):
             return None
         return (canonical_name(event), event.event_id)
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_rule(self) -> str:
         return ("Pinterest merges a tag event and a Conversions API event when the event_id "
                 "(inside the tag's event data, data[].event_id in the API) is equal and the "

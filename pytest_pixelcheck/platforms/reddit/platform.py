@@ -637,6 +637,12 @@ class Reddit(Platform):
 
     # --- dedup ------------------------------------------------------------------------
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_key(self, event: Event) -> tuple[Any, ...] | None:
         if not event.event_id or event.extra.get("not_a_conversion"):
             return None

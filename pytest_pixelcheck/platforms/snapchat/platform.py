@@ -714,6 +714,12 @@ class Snapchat(Platform):
             return (event.pixel_id, name, transaction)
         return None
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_rule(self) -> str:
         return ("Snap merges a pixel event and a Snap Conversions API event of the same "
                 "pixel when the pixel's client_dedup_id (cdid) equals data[].event_id and "

@@ -560,6 +560,12 @@ class TikTok(Platform):
             return None
         return (event.pixel_id, canonical_name(event.event_name), event.event_id)
 
+    @property
+    def sql_shapes(self) -> tuple[Any, ...]:  # type: ignore[override]
+        from .sql_shapes import SHAPES
+
+        return SHAPES
+
     def dedup_rule(self) -> str:
         return ("TikTok merges a pixel event and an Events API event when pixel code "
                 "(context.pixel.code = event_source_id), event and event_id are equal; "
