@@ -21,12 +21,12 @@ from typing import Any
 
 import duckdb
 
+from .. import platforms
 from ..artifacts import capture_lines
 from ..diagnosis import DiagnosisSettings, diagnose
 from ..events import Event
 from ..findings import Finding
 from ..matching import EventNameStats, MatchResult, match_events
-from .. import platforms
 from . import fastpath, sql
 from .decoding import COLUMNS, NULL, BatchResult, decode, decode_lines, decode_requests
 from .reading import (
@@ -158,6 +158,8 @@ class Engine:
         self.con.execute("SET enable_progress_bar = false")  # stdout is the report's
         self.con.execute(sql.create_tables(COLUMNS))
         self.paths: list[Path] = []
+        #: (file, line, events) of the problem rows, whose requests an export carries
+        self._kept: list[tuple[int, int, list[Event]]] = []
         self.kinds: list[str] = []
         self.summary = LoadSummary()
 
@@ -310,7 +312,7 @@ class Engine:
         for file_no, line_no, part, seq, period in self.con.execute(sql.PROBLEM_ROWS).fetchall():
             wanted[file_no][line_no][part] = (seq, period)
         out: list[tuple[str, Event]] = []
-        kept_requests: list[tuple[int, int, str]] = []
+        self._kept = []
         for file_no, lines in wanted.items():
             for line_no, events in self._redecode(file_no, lines):
                 parts = lines[line_no]
@@ -320,10 +322,8 @@ class Engine:
                         event.seq, period = parts[part]
                         out.append((period, event))
                         kept.append(event)
-                written = capture_lines(kept)
-                if written:
-                    kept_requests.append((file_no, line_no, written[0]))
-        self._keep_requests(kept_requests)
+                if kept:
+                    self._kept.append((file_no, line_no, kept))
         out.sort(key=lambda pe: pe[1].seq)
         return out
 
@@ -380,5 +380,13 @@ class Engine:
     def export(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        # the problem rows' requests, written (redacted and masked) only when exported
+        rows = []
+        for file_no, line_no, kept in self._kept:
+            written = capture_lines(kept)
+            if written:
+                rows.append((file_no, line_no, written[0]))
+        self._keep_requests(rows)
+        self._kept = []
         self.con.execute(sql.export(str(folder), COLUMNS))
         return folder

@@ -123,13 +123,14 @@ def _shape_select(shape: SqlShape, index: int) -> str:
     # DuckDB's JSON reader takes what Python's refuses (trailing commas, nan, inf), and
     # Python refuses JSON nested more than 32 deep: such bodies are the decoders'
     json_guard = (" AND json_valid(body) AND NOT regexp_matches(body, "
-                  "',\\s*[\\]}]|[:,\\[]\\s*-?(nan|inf)') AND "
+                  "',\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)') AND "
                   "length(body) - length(translate(body, '{[', '')) <= 32"
                   if shape.fields else "")
     # a %-escape that is not UTF-8: Python writes U+FFFD, DuckDB's url_decode fails
     query_guard = " AND try(url_decode(query)) IS NOT NULL" if shape.params else ""
     # Python: the recorded status, unless none (or 0) was recorded
-    status = f"coalesce(nullif(status, 0), {shape.default_status})"
+    status = (f"coalesce(nullif(status, 0), {shape.default_status})"
+              if shape.source == "server" else "status")
     source_guard = ("(source IS NULL OR source <> 'server')" if shape.source == "browser"
                     else "(source IS NULL OR source <> 'browser')")
     return f"""
@@ -171,6 +172,7 @@ def param_ids(text: str) -> str:
     """SQL: content ids sent as text (a JSON array in a string, or one id)."""
     return f"""(CASE
     WHEN {text} IS NULL THEN []::VARCHAR[]
+    WHEN regexp_matches({text}, ',\\s*[\\]}}]|(?i:nan|inf)') THEN NULL
     WHEN json_valid({text}) AND json_type({text}) = 'ARRAY' THEN {_plain_ids(text)}
     WHEN json_valid({text}) THEN []::VARCHAR[]
     ELSE [{text}] END)"""
@@ -187,7 +189,8 @@ def json_number(value: str) -> str:
     """SQL: the JSON ``value`` as Python's ``float()`` reads it (a number, or a string
     of one); NULL otherwise."""
     return (f"(CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR') "
-            f"THEN TRY_CAST({value} ->> '$' AS DOUBLE) END)")
+            f"THEN TRY_CAST({value} ->> '$' AS DOUBLE) "
+            f"WHEN json_type({value}) = 'BOOLEAN' THEN ({value} ->> '$' = 'true')::DOUBLE END)")
 
 
 def scalars_ok(*values: str) -> str:
@@ -225,7 +228,8 @@ def decode_statement(table: str, file_no: int, shapes: list[SqlShape], null: str
     from .decoding import CAPTURE_FORMAT_SQL
 
     if not shapes:
-        return "CREATE OR REPLACE TABLE fast_rows AS SELECT 0::BIGINT AS line_no, 0 AS shape WHERE false"
+        return ("CREATE OR REPLACE TABLE fast_rows AS "
+                "SELECT 0::BIGINT AS line_no, 0 AS shape WHERE false")
     union = "\nUNION ALL".join(_shape_select(s, i) for i, s in enumerate(shapes))
     page = "coalesce(split_part(split_part(page, '?', 1), '#', 1), '')"
     return f"""
