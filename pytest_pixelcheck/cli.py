@@ -253,9 +253,12 @@ def _analyze_with_severity(args: argparse.Namespace) -> int:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analysis import Engine
+    from .analysis.engine import SAMPLE_ROWS
     from .analysis.text import dashboard_rows, dashboard_text, grouped_text
 
-    with Engine(by=args.by, workers=args.workers, exact=args.exact) as engine:
+    list_all = args.events or args.findings == "all"
+    with Engine(by=args.by, workers=args.workers, exact=args.exact,
+                sample_rows=None if list_all else SAMPLE_ROWS) as engine:
         try:
             loaded = engine.load(args.files)
         except (OSError, ValueError, duckdb_error()) as exc:
@@ -274,7 +277,6 @@ def _analyze(args: argparse.Namespace) -> int:
         if args.export:
             print(f"  wrote Parquet to {engine.export(args.export)} (by day and platform)")
     records, exit_code = [], EXIT_OK
-    list_all = args.events or args.findings == "all"
     for report in reports:
         if args.by != "all":
             print(f"\n=== {report.period} ===")
@@ -286,6 +288,8 @@ def _analyze(args: argparse.Namespace) -> int:
         record = test_record(report.period, "analyzed", report.result, report.findings,
                              report.answers)
         record["stats"] = stats_dicts(report.stats)
+        if report.sampled:  # findings from a sample: what one stands for, per platform
+            record["sample_weights"] = {str(k): round(v, 3) for k, v in report.weights.items()}
         records.append(record)
     alerts = [f"{r.period}: dedup rate {r.rate:.0%} is below {args.min_dedup_rate:.0%}"
               for r in reports if args.min_dedup_rate is not None and r.rate is not None
@@ -329,12 +333,16 @@ def _print_grouped(report: Any, grouped_text: Callable[..., str], list_all: bool
     print(stats_table(report.stats))
     scope = "" if report.complete else (
         " (diagnosed on the conversions the counts mark as problems)")
+    if report.sampled:
+        scope = (" (estimated: diagnosed on whole minutes of the conversions the counts "
+                 "mark as problems, about one in "
+                 f"{max(report.weights.values()):.0f}; --findings all diagnoses every one)")
     print(f"\nfindings by code, platform and event name ({count_severities(report.findings)})"
           f"{scope}:")
     if list_all:
         print(findings_text(report.findings))
     else:
-        print(grouped_text(report.findings, report.conversions))
+        print(grouped_text(report.findings, report.conversions, weight=report.weight))
     errors = at_least(report.findings, "error")
     rate = report.rate
     shown = "-" if rate is None else f"{rate:.0%}"

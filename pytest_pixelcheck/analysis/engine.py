@@ -42,6 +42,8 @@ from .reading import (
 #: the pytest plugin does; above it only the conversions the SQL marks as problems
 FULL_DIAGNOSIS_ROWS = 50_000
 BATCH_LINES = 5_000
+#: above FULL_DIAGNOSIS_ROWS, about this many problem rows are diagnosed (a sample)
+SAMPLE_ROWS = 20_000
 #: rows from a Parquet export get line numbers of their own: file * this + line
 _PARQUET_LINE_BASE = 1 << 32
 
@@ -58,6 +60,16 @@ class PeriodReport:
     #: True when ``result`` holds every event of the period
     complete: bool
     answers: dict[str, int] = field(default_factory=dict)
+    #: platform -> problem rows per diagnosed one, when the findings come from a sample
+    #: of the problem rows (each finding then stands for that many); {}: no sample
+    weights: dict[str | None, float] = field(default_factory=dict)
+
+    def weight(self, platform: str | None) -> float:
+        return self.weights.get(platform, 1.0)
+
+    @property
+    def sampled(self) -> bool:
+        return any(w != 1.0 for w in self.weights.values())
 
     @property
     def rate(self) -> float | None:
@@ -141,9 +153,14 @@ def _fetched(cursor: duckdb.DuckDBPyConnection) -> Iterator[list[tuple[int, str]
 class Engine:
     def __init__(self, settings: DiagnosisSettings | None = None, *, by: str = "all",
                  workers: int | None = None, memory_limit: str = "1GB",
-                 full_diagnosis_rows: int = FULL_DIAGNOSIS_ROWS, exact: bool = False) -> None:
+                 full_diagnosis_rows: int = FULL_DIAGNOSIS_ROWS, exact: bool = False,
+                 sample_rows: int | None = SAMPLE_ROWS) -> None:
         """``exact``: every line through the platforms' Python decoders (each server
-        call validated against its schema), none through their SQL shapes."""
+        call validated against its schema), none through their SQL shapes.
+        ``sample_rows``: above ``full_diagnosis_rows``, diagnose about this many of the
+        problem rows (whole time buckets, the same share of every period and platform)
+        and weigh each finding by its stratum; None: every problem row."""
+        self.sample_rows = sample_rows
         self.settings = settings or DiagnosisSettings()
         self.fast = not exact
         self.by = by
@@ -293,7 +310,16 @@ class Engine:
                                                                   "5xx": 0})
         for period, klass, count in self.con.execute(sql.ANSWERS).fetchall():
             answers[period][klass] = count
-        events = self._problem_events()
+        weights: dict[str, dict[str | None, float]] = defaultdict(dict)
+        query = sql.PROBLEM_ROWS
+        if not complete and self.sample_rows is not None:
+            self.con.execute(sql.sample_problems(self.sample_rows))
+            query = sql.SAMPLED_ROWS
+            for period, platform, total, kept in self.con.execute(
+                    sql.SAMPLE_WEIGHTS).fetchall():
+                if kept:
+                    weights[period][platform] = total / kept
+        events = self._problem_events(query)
         by_period: dict[str, list[Event]] = defaultdict(list)
         for period, event in events:
             by_period[period].append(event)
@@ -302,14 +328,14 @@ class Engine:
             result = match_events(by_period.get(period, []))
             findings = diagnose(result, self.settings)
             out.append(PeriodReport(period, stats.get(period, []), result, findings, complete,
-                                    dict(answers[period])))
+                                    dict(answers[period]), weights.get(period, {})))
         return out
 
-    def _problem_events(self) -> list[tuple[str, Event]]:
+    def _problem_events(self, query: str = sql.PROBLEM_ROWS) -> list[tuple[str, Event]]:
         """The marked rows decoded again in full, each as its period's event."""
         wanted: dict[int, dict[int, dict[int, tuple[int, str]]]] = defaultdict(
             lambda: defaultdict(dict))
-        for file_no, line_no, part, seq, period in self.con.execute(sql.PROBLEM_ROWS).fetchall():
+        for file_no, line_no, part, seq, period in self.con.execute(query).fetchall():
             wanted[file_no][line_no][part] = (seq, period)
         out: list[tuple[str, Event]] = []
         self._kept = []

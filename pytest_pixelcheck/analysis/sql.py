@@ -216,6 +216,44 @@ GROUP BY ALL HAVING class IS NOT NULL
 """
 
 PROBLEM_ROWS = "SELECT file_no, line_no, part, seq, period FROM problem ORDER BY file_no, line_no"
+SAMPLED_ROWS = ("SELECT file_no, line_no, part, seq, period FROM problem_kept "
+                "ORDER BY file_no, line_no")
+SAMPLE_WEIGHTS = "SELECT period, platform, total, kept FROM problem_weight"
+
+
+def sample_problems(cap: int, bucket_seconds: float = 60.0) -> str:
+    """``problem_kept``: at most about ``cap`` of the problem rows, the same share of
+    each period and platform, taken as whole time buckets (chosen by a hash of the
+    bucket) so that the rows a finding joins (a near miss's two ids, a retry and its
+    original, copies of one conversion) stay together. ``problem_weight``: per period
+    and platform, how many problem rows there were and how many were kept."""
+    return f"""
+CREATE OR REPLACE TABLE problem_tagged AS
+SELECT p.*, e.platform, floor(e.arrival_time / {bucket_seconds!r}) AS bucket
+FROM problem p JOIN ev e USING (file_no, line_no, part);
+
+CREATE OR REPLACE TABLE problem_weight AS
+WITH strata AS (SELECT period, platform, count(*) AS total FROM problem_tagged GROUP BY ALL),
+quota AS (SELECT period, platform, total,
+                 greatest(ceil({cap} * total / sum(total) OVER ()), 1) AS quota FROM strata),
+buckets AS (SELECT period, platform, bucket, count(*) AS n FROM problem_tagged GROUP BY ALL),
+ranked AS (SELECT b.*, q.total, q.quota,
+                  sum(n) OVER (PARTITION BY b.period, b.platform
+                               ORDER BY hash(b.bucket), b.bucket
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+           FROM buckets b JOIN quota q USING (period, platform))
+SELECT period, platform, bucket, total, n, coalesce(before, 0) < quota AS kept_bucket
+FROM ranked;
+
+CREATE OR REPLACE TABLE problem_kept AS
+SELECT t.file_no, t.line_no, t.part, t.seq, t.period FROM problem_tagged t
+JOIN problem_weight w USING (period, platform, bucket) WHERE w.kept_bucket;
+
+CREATE OR REPLACE TABLE problem_weight AS
+SELECT period, platform, any_value(total) AS total,
+       sum(n) FILTER (WHERE kept_bucket) AS kept
+FROM problem_weight GROUP BY ALL;
+"""
 
 STORED_REQUESTS = "SELECT line_no, request FROM requests WHERE file_no = ?"
 

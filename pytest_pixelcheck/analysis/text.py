@@ -26,14 +26,19 @@ class FindingGroup:
     platform: str | None
     event_name: str | None
     findings: list[Finding] = field(default_factory=list)
+    #: the findings this group stands for (more than ``len(findings)`` when they come
+    #: from a sample of the problem rows)
+    weighted: float = 0.0
 
     @property
     def count(self) -> int:
-        return len(self.findings)
+        return round(self.weighted) if self.weighted else len(self.findings)
 
 
-def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
-    """Groups by (code, platform, event name), most severe then most frequent first."""
+def group_findings(findings: Sequence[Finding],
+                   weight: Any = None) -> list[FindingGroup]:
+    """Groups by (code, platform, event name), most severe then most frequent first.
+    ``weight(platform)``: how many findings one stands for (a sample's), else 1."""
     groups: dict[tuple[Any, ...], FindingGroup] = {}
     for finding in findings:
         key = (finding.code, finding.platform, finding.event_name)
@@ -41,16 +46,22 @@ def group_findings(findings: Sequence[Finding]) -> list[FindingGroup]:
             groups[key] = FindingGroup(finding.code, finding.severity, finding.platform,
                                        finding.event_name)
         groups[key].findings.append(finding)
+        groups[key].weighted += weight(finding.platform) if weight else 1.0
     return sorted(groups.values(), key=lambda g: (-SEVERITY_RANK[g.severity], -g.count,
                                                   g.code, g.platform or "",
                                                   g.event_name or ""))
 
 
 def grouped_text(findings: Sequence[Finding], conversions: Any, *,
-                 limit: int | None = GROUPS_SHOWN, width: int = WIDTH) -> str:
+                 limit: int | None = GROUPS_SHOWN, width: int = WIDTH,
+                 weight: Any = None) -> str:
     """One line per group (count and share of that event's conversions), its fix, and
-    up to three examples. ``conversions(platform, name)`` gives the share's base."""
-    groups = group_findings(findings)
+    up to three examples. ``conversions(platform, name)`` gives the share's base;
+    ``weight(platform)`` what one finding stands for when they come from a sample
+    (the counts are then estimates, written with ``~``)."""
+    groups = group_findings(findings, weight)
+    about = "~" if weight is not None and any(
+        abs(weight(f.platform) - 1.0) > 1e-9 for f in findings) else ""
     if not groups:
         return "  (none)"
     lines = []
@@ -59,14 +70,15 @@ def grouped_text(findings: Sequence[Finding], conversions: Any, *,
         base = conversions(group.platform, group.event_name)
         share = f"{group.count / base:.1%}" if base else "-"
         lines.append(f"  {group.severity:<7} [{group.code}] {group.platform or '-'} "
-                     f"{group.event_name or '<no name>'}: {group.count:,} "
+                     f"{group.event_name or '<no name>'}: {about}{group.count:,} "
                      f"({share} of conversions)")
         lines.append("    fix: " + _cut(scrub(group.findings[0].fix), width - 9))
         for example in group.findings[:EXAMPLES]:
             lines.append("    e.g. " + _cut(scrub(example.message), width - 9))
     rest = groups[len(shown):]
     if rest:
-        lines.append(f"  ... and {len(rest)} more group(s), {sum(g.count for g in rest):,} "
+        lines.append(f"  ... and {len(rest)} more group(s), {about}"
+                     f"{sum(g.count for g in rest):,} "
                      "finding(s): --findings all lists them")
     return "\n".join(lines)
 
