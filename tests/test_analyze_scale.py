@@ -79,6 +79,29 @@ def test_diagnosing_only_the_problem_rows_finds_what_diagnosing_all_finds(captur
             "server-event-undecodable", "undecodable-request"} <= codes
 
 
+def test_a_sample_of_the_problem_rows_estimates_the_finding_counts(capture):
+    from pytest_pixelcheck.analysis.text import group_findings, grouped_text
+
+    _, everything = analysis([capture], full_diagnosis_rows=0, sample_rows=None)
+    _, sampled = analysis([capture], full_diagnosis_rows=0, sample_rows=150)
+    whole, part = everything[0], sampled[0]
+    assert not whole.sampled and part.sampled
+    assert len(part.result.events) < 0.8 * len(whole.result.events)
+    exact = {(g.code, g.platform): g.count for g in group_findings(whole.findings)}
+    estimated = {(g.code, g.platform): g.count
+                 for g in group_findings(part.findings, part.weight)}
+    # whole minutes are kept: a near miss's two ids are diagnosed together, never as a
+    # browser copy and a server copy each missing its twin
+    assert set(estimated) <= set(exact)
+    total, guess = sum(exact.values()), sum(estimated.values())
+    assert abs(guess - total) <= 0.25 * total, (exact, estimated)
+    nearmiss = sum(v for (code, _), v in exact.items() if code == "near-miss-event-id")
+    guessed = sum(v for (code, _), v in estimated.items() if code == "near-miss-event-id")
+    assert nearmiss and abs(guessed - nearmiss) <= 0.5 * nearmiss, (nearmiss, guessed)
+    text = grouped_text(part.findings, part.conversions, weight=part.weight)
+    assert ": ~" in text
+
+
 def test_gzip_and_worker_processes_give_the_same_figures(capture, tmp_path, monkeypatch):
     packed = tmp_path / "sales.jsonl.gz"
     packed.write_bytes(gzip.compress(capture.read_bytes()))
