@@ -24,27 +24,15 @@ from .. import platforms
 from ..artifacts import CAPTURE_FORMAT
 from ..events import CapturedRequest
 
-#: (browser sample, server sample, which event of the browser hit is the sale)
+
+def _sales() -> dict[str, dict[str, Any]]:
+    """Each platform's ``synthetic_sale``: the samples that stand for one of its sales."""
+    return {p.name: p.synthetic_sale for p in platforms.all_platforms() if p.synthetic_sale}
+
+
+#: platform -> (browser sample, server sample)
 TEMPLATES: dict[str, tuple[str, str]] = {
-    "meta": ("browser_get_purchase_advanced_matching.json", "server_json_purchase.json"),
-    "tiktok": ("browser-completepayment.json", "server-2.0-event-track.json"),
-    "ga4": ("browser_purchase_standin.json", "server_mp_purchase_ga4mp.json"),
-    "snapchat": ("browser-page-view-and-purchase.json", "server-v3-json-purchase.json"),
-    "pinterest": ("browser-checkout-user.json", "server-sdk-checkout.json"),
-    "reddit": ("browser-purchase.json", "server-v3-purchase.json"),
-    "linkedin": ("browser-collect-conversion.json", "server-sdk-create.json"),
-}
-_PLAIN_IDS = {("reddit", "server"): "purchase.ORD-1"}
-#: the samples were recorded against different test pixels: one shop's ids on both sides
-_SAME_SHOP = {
-    ("tiktok", "server"): {"CPIXEL123": "CPIXEL0TIKTOK1234567",
-                           "E.C.P.testclickid123": "E.C.P.pixelcheckClick123",
-                           "2Xo1bQ8cTq7vXyZ0aBcDeFgHiJk": "exm5vvdWFL3MMJez8OduqGPDFlT"},
-    ("ga4", "server"): {"1795912411": "1795912410"},
-    ("reddit", "server"): {"8b2c5f0e-3c8d-4a47-9d3e-2a6f0c1b7e55":
-                           "0d712951-eb29-481f-9bb3-ce281f86a2c4"},
-    ("linkedin", "server"): {"8200004": "7100004"},
-}
+    name: (sale["browser"], sale["server"]) for name, sale in _sales().items()}
 #: the samples' order ids, made one per sale (so no two sales carry the same payload)
 _ORDER_IDS = re.compile(r"(?<![\w-])(ORD-1001|ORD-1|T-77)(?![\w-])")
 _ORDER = "@@ORDER@@"
@@ -74,7 +62,7 @@ class Template:
     source: str
     text: str
     time_format: str
-    #: Reddit's pixel sends a conversion id of 64 hex digits (anything else it hashes)
+    #: the tag sends the SHA-256 of the id (a 64-hex id it sends as it is)
     hashed_ids: bool = False
 
     def sent_id(self, event_id: str) -> str:
@@ -110,12 +98,14 @@ def _sample(platform: str, name: str) -> dict[str, Any]:
 
 def load_template(platform: str, source: str) -> Template:
     """The sample as a capture line with placeholders, checked to decode back."""
-    sample = _sample(platform, TEMPLATES[platform][0 if source == "browser" else 1])
+    sale = _sales()[platform]
+    sample = _sample(platform, sale[source])
     request = dict(sample["request"])
     events = platforms.decode_request(CapturedRequest.from_dict(request), source)
-    if platform == "snapchat" and source == "browser":  # keep the purchase, not the view
+    batch = sale.get("browser_batch_key")
+    if batch and source == "browser":  # keep the sale, not the page view before it
         body = json.loads(request["body"])
-        body["req"] = body["req"][-1:]
+        body[batch] = body[batch][-1:]
         request["body"] = json.dumps(body, separators=(",", ":"))
         events = events[-1:]
     event = events[-1]
@@ -124,11 +114,12 @@ def load_template(platform: str, source: str) -> Template:
     request["arrival_time"] = _ARRIVAL
     text = json.dumps({"format": CAPTURE_FORMAT, "source": source, "platform": platform,
                        "test_id": None, "request": request})
-    # Reddit's server call carries the plain id, which Reddit hashes
-    raw_id = event.event_id if event.event_id in text else _PLAIN_IDS[(platform, source)]
+    # a server call may carry the plain id of one the decoder reports hashed
+    raw_id = event.event_id if event.event_id in text else sale["server_plain_id"]
     for form in dict.fromkeys((raw_id, quote(raw_id, safe=""))):
         text = text.replace(form, _ID)
-    for theirs, ours in _SAME_SHOP.get((platform, source), {}).items():
+    same_shop = sale.get("server_same_shop", {}) if source == "server" else {}
+    for theirs, ours in same_shop.items():
         text = text.replace(theirs, ours)
     text = _ORDER_IDS.sub(_ORDER, text)
     kind = "s"
@@ -136,7 +127,8 @@ def load_template(platform: str, source: str) -> Template:
         kind = _time_format(raw_time)
         text = text.replace(str(raw_time), _TIME)
     template = Template(platform, source, text, kind,
-                        hashed_ids=platform == "reddit" and raw_id == event.event_id)
+                        hashed_ids=bool(sale.get("browser_hashes_ids"))
+                        and raw_id == event.event_id)
     _check(template)
     return template
 
@@ -146,8 +138,9 @@ def _check(template: Template) -> None:
     record = json.loads(template.line("check.1", at, at + 0.5))
     request = CapturedRequest.from_dict(record["request"])
     events = platforms.decode_request(request, template.source)
-    expected = (hashlib.sha256(b"check.1").hexdigest() if template.platform == "reddit"
-                else "check.1")
+    expected = "check.1"
+    if _sales()[template.platform].get("browser_hashes_ids"):
+        expected = hashlib.sha256(b"check.1").hexdigest()
     assert events and events[-1].event_id == expected and events[-1].decoded, (
         f"the {template.platform} {template.source} template does not decode back: "
         f"{events and events[-1]!r}")

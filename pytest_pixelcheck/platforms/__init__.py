@@ -92,6 +92,13 @@ class Platform(ABC):
     future_tolerance: float = 300.0
     #: folder of recorded samples (``samples/*.json``) for the conformance suite
     samples_dir: Path | None = None
+    #: the samples (names in ``samples_dir``) that stand for one sale in analyze's synthetic
+    #: captures (analysis/synthetic.py): "browser" and "server"; optional
+    #: "server_same_shop" (text of the server sample replaced so both are one shop's),
+    #: "server_plain_id" (the id the server sample carries when the decoder reports
+    #: another form of it), "browser_hashes_ids" (the tag sends the SHA-256 of the id),
+    #: "browser_batch_key" (the browser body's list of events: only the last is kept)
+    synthetic_sale: dict[str, Any] = {}
     #: the unit the server API wants event times in, as its documentation words it
     event_time_unit: str = "Unix seconds"
     #: the platform's standard event names, to suggest the right spelling

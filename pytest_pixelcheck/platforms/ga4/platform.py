@@ -270,6 +270,11 @@ class GA4(Platform):
     secret_params = frozenset({"api_secret"})
     max_event_age = MAX_EVENT_AGE_HOURS * 3600.0
     samples_dir = SAMPLES
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale; the server sample was recorded with another client id
+    synthetic_sale = {"browser": "browser_purchase_standin.json",
+                      "server": "server_mp_purchase_ga4mp.json",
+                      "server_same_shop": {"1795912411": "1795912410"}}
     event_time_unit = "Unix microseconds (timestamp_micros)"
     #: Google's recommended event names (lower case: GA4 names are case-sensitive)
     standard_events = (

@@ -177,6 +177,11 @@ class LinkedIn(Platform):
     secret_params = frozenset({"oauth2_access_token", "access_token"})
     max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
     samples_dir = HERE / "samples"
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale; the server sample was recorded against another partner
+    synthetic_sale = {"browser": "browser-collect-conversion.json",
+                      "server": "server-sdk-create.json",
+                      "server_same_shop": {"8200004": "7100004"}}
     event_time_unit = "epoch milliseconds (conversionHappenedAt)"
     #: LinkedIn's conversion types (a rule's ``type``): the names a declared rule takes
     standard_events = (

@@ -130,6 +130,10 @@ class Meta(Platform):
         "ViewContent",
     )
     samples_dir = Path(__file__).with_name("samples")
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale, a browser hit and a server call
+    synthetic_sale = {"browser": "browser_get_purchase_advanced_matching.json",
+                      "server": "server_json_purchase.json"}
 
     def is_transient(self, event: Event) -> bool:
         """5xx and 429, and any answer whose Graph error says ``is_transient``."""

@@ -198,6 +198,10 @@ class Pinterest(Platform):
     secret_params = frozenset({"access_token"})
     max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
     samples_dir = SAMPLES
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale, a browser hit and a server call
+    synthetic_sale = {"browser": "browser-checkout-user.json",
+                      "server": "server-sdk-checkout.json"}
     event_time_unit = "Unix seconds (data[].event_time)"
     #: the API's event names, to suggest the right spelling
     standard_events = API_EVENTS

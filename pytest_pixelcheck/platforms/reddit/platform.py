@@ -258,6 +258,12 @@ class Reddit(Platform):
     max_event_age = MAX_EVENT_AGE_HOURS * 3600.0
     future_tolerance = MAX_FUTURE_MINUTES * 60.0
     samples_dir = HERE / "samples"
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale; the server sample carries the plain id the pixel sends hashed
+    synthetic_sale = {"browser": "browser-purchase.json", "server": "server-v3-purchase.json",
+                      "server_plain_id": "purchase.ORD-1", "browser_hashes_ids": True,
+                      "server_same_shop": {"8b2c5f0e-3c8d-4a47-9d3e-2a6f0c1b7e55":
+                                           "0d712951-eb29-481f-9bb3-ce281f86a2c4"}}
     event_time_unit = "Unix milliseconds (v3 events[].event_at)"
     standard_events = STANDARD_EVENTS
     finding_codes = FINDING_CODES

@@ -203,6 +203,11 @@ class Snapchat(Platform):
     secret_params = frozenset({"access_token"})
     max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
     samples_dir = HERE / "samples"
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale; of the browser sample's batch, only its last event (the purchase)
+    synthetic_sale = {"browser": "browser-page-view-and-purchase.json",
+                      "server": "server-v3-json-purchase.json",
+                      "browser_batch_key": "req"}
     event_time_unit = "Unix seconds (data[].event_time)"
     #: Snap's standard events (the pixel and the Snap Conversions API share them)
     standard_events = (

@@ -186,6 +186,14 @@ class TikTok(Platform):
     secret_params = frozenset({"access_token", "access-token"})
     max_event_age = MAX_EVENT_AGE_DAYS * 86400.0
     samples_dir = HERE / "samples"
+    #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
+    #: one sale; the server sample was recorded against another test pixel
+    synthetic_sale = {"browser": "browser-completepayment.json",
+                      "server": "server-2.0-event-track.json",
+                      "server_same_shop": {"CPIXEL123": "CPIXEL0TIKTOK1234567",
+                                           "E.C.P.testclickid123": "E.C.P.pixelcheckClick123",
+                                           "2Xo1bQ8cTq7vXyZ0aBcDeFgHiJk":
+                                               "exm5vvdWFL3MMJez8OduqGPDFlT"}}
     event_time_unit = "Unix seconds (data[].event_time)"
     #: TikTok's standard web events (the Pixel and Events API 2.0 share them)
     standard_events = (
