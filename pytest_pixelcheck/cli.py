@@ -266,6 +266,8 @@ def _analyze(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(f"pixelcheck analyze: {loaded.rows} events from {loaded.files} file(s)"
               + (f" ({loaded.fast_rows} decoded in SQL)" if loaded.fast_rows else ""))
+        for note in loaded.notes:
+            print(f"  {note}")
         if loaded.overlap:
             print(f"  {loaded.overlap} events appeared again in a later file (the same session "
                   "saved twice?) and were counted once")

@@ -94,6 +94,8 @@ class LoadSummary:
     undecodable: list[tuple[str, str, int]] = field(default_factory=list)
     #: events decoded by the platforms' SQL shapes (the rest: their Python decoders)
     fast_rows: int = 0
+    #: what the reader had to do differently, for the report
+    notes: list[str] = field(default_factory=list)
 
 
 class Progress:
@@ -206,12 +208,19 @@ class Engine:
         # decode them in SQL; one DuckDB cannot read (not UTF-8) is read in Python
         for file_no, (path, kind) in enumerate(zip(self.paths, self.kinds, strict=True)):
             if kind == "lines":
+                # in file order, so a row's number is its line's (costs time, not memory)
+                self.con.execute("SET preserve_insertion_order = true")
                 try:
                     self.con.execute(f"CREATE TABLE lines_{file_no} AS "
                                      + fastpath.read_lines(str(path), _gzipped(path)))
-                except duckdb.Error:
+                except duckdb.Error as exc:
                     self.con.execute(f"DROP TABLE IF EXISTS lines_{file_no}")
                     self.kinds[file_no] = "lines-python"
+                    self.summary.notes.append(
+                        f"{path}: read line by line in Python, not by DuckDB "
+                        f"({str(exc).splitlines()[0][:160]})")
+                finally:
+                    self.con.execute("SET preserve_insertion_order = false")
         total = sum(self._line_count(n) for n, k in enumerate(self.kinds)
                     if k.startswith("lines"))
         bar = Progress(total if progress else 0)

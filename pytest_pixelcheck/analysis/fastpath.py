@@ -218,7 +218,8 @@ def read_lines(path: str, gzipped: bool) -> str:
     a table of them numbers its rows like the file)."""
     return (f"SELECT line FROM read_csv({_quote(path)}, columns = {{'line': 'VARCHAR'}}, "
             "delim = '\\x01', quote = '', escape = '', header = false, auto_detect = false, "
-            "strict_mode = false, null_padding = true, max_line_size = 100000000, "
+            "strict_mode = false, null_padding = true, max_line_size = 16777216, "
+            "buffer_size = 33554432, "
             f"compression = '{'gzip' if gzipped else 'none'}')")
 
 
