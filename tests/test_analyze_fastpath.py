@@ -91,3 +91,27 @@ def test_a_platforms_shapes_decode_as_its_python_decoder_does(
 
 def test_all_shapes_together_decode_as_the_python_decoders_do(capture: Path) -> None:
     _check(capture)
+
+
+def test_a_file_duckdb_cannot_read_is_read_in_python_and_said(capture: Path,
+                                                               tmp_path: Path) -> None:
+    broken = tmp_path / "latin1.jsonl"
+    broken.write_bytes(capture.read_bytes() + b"caf\xe9 is not UTF-8\n")
+    with Engine(workers=1) as engine:
+        summary = engine.load([broken], progress=False)
+        rows = engine.con.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert summary.fast_rows == 0 and rows > 0
+    assert any("read line by line in Python" in note for note in summary.notes)
+    assert summary.unread["not a JSON line"] == 1
+
+
+def test_row_numbers_are_the_files_line_numbers(capture: Path, tmp_path: Path) -> None:
+    """The lines go into DuckDB in file order: a finding's example points at its line."""
+    blank_first = tmp_path / "capture.jsonl"
+    blank_first.write_text("\n\n" + capture.read_text())
+    texts = blank_first.read_text().splitlines()
+    with Engine(workers=1) as engine:
+        engine.load([blank_first], progress=False)
+        got = engine.con.execute("SELECT rowid + 1, line FROM lines_0 WHERE line IS NOT NULL"
+                                 ).fetchall()
+    assert got and all(texts[n - 1] == line for n, line in got)
