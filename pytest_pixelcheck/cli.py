@@ -339,8 +339,8 @@ def _print_grouped(report: Any, grouped_text: Callable[..., str], list_all: bool
         scope = (" (estimated: diagnosed on whole minutes of the conversions the counts "
                  "mark as problems, about one in "
                  f"{max(report.weights.values()):.0f}; --findings all diagnoses every one)")
-    print(f"\nfindings by code, platform and event name ({count_severities(report.findings)})"
-          f"{scope}:")
+    counted = count_severities(report.findings) + (" in the sample" if report.sampled else "")
+    print(f"\nfindings by code, platform and event name ({counted}){scope}:")
     if list_all:
         print(findings_text(report.findings))
     else:
@@ -349,7 +349,7 @@ def _print_grouped(report: Any, grouped_text: Callable[..., str], list_all: bool
     rate = report.rate
     shown = "-" if rate is None else f"{rate:.0%}"
     print(f"\nverdict: {'PASSED' if not errors else 'FAILED'}: dedup rate {shown}, "
-          f"{count_severities(report.findings) if report.findings else 'no findings'}")
+          f"{counted if report.findings else 'no findings'}")
     return EXIT_OK if not errors else EXIT_FINDINGS
 
 # --- merge ------------------------------------------------------------------------------

@@ -247,24 +247,12 @@ class _PixelAddon:
                 return
             canned = platform.collection_response(captured)
             captured.response_status = canned.status
-            exp = os.environ.get("PXC_EXP", "")
-            if "inline" in exp and len(body) <= 65536 and "content-encoding" not in req.headers:
-                events = _decode_safely(platform, captured)
-                entry.request_body = captured.keep_within().body
-                self.proxy.store.add(events)
-            elif "bg" in exp:
-                def _later(fut, captured=captured, entry=entry):
-                    entry.request_body = captured.keep_within().body
-                    self.proxy.store.add(fut.result())
-                asyncio.get_running_loop().run_in_executor(
-                    None, _decode_safely, platform, captured).add_done_callback(_later)
-            else:
-                # Decoded on a worker thread: a large or compressed hit must not stall the
-                # proxy's event loop, which carries every other request of the session.
-                events = await asyncio.to_thread(_decode_safely, platform, captured)
-                # kept cut short (with length and digest) once decoded
-                entry.request_body = captured.keep_within().body
-                self.proxy.store.add(events)
+            # Decoded on a worker thread: a large or compressed hit must not stall the
+            # proxy's event loop, which carries every other request of the session.
+            events = await asyncio.to_thread(_decode_safely, platform, captured)
+            # kept cut short (with length and digest) once decoded
+            entry.request_body = captured.keep_within().body
+            self.proxy.store.add(events)
             flow.response = http.Response.make(
                 canned.status, canned.body,
                 {"Content-Type": canned.content_type, "Cache-Control": "no-store",
