@@ -9,6 +9,7 @@ key makes a browser event and a server event the same conversion.
 
 from __future__ import annotations
 
+import functools
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -23,6 +24,13 @@ TRANSPARENT_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00"
     b"\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
+
+
+@functools.cache
+def stand_in_script(path: Path) -> bytes:
+    """A stand-in tag library's bytes, read once per process: the proxy serves it to
+    every new browser context, seven of them on a page with every platform on."""
+    return path.read_bytes()
 
 
 @dataclass

@@ -24,7 +24,6 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
@@ -40,7 +39,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import CannedResponse, Platform, ServerAnswer
+from .. import CannedResponse, Platform, ServerAnswer, stand_in_script
 from . import pii_rules
 
 NAME = "ga4"
@@ -314,7 +313,7 @@ class GA4(Platform):
         if host != LIBRARY_HOST:
             return None
         if path.rstrip("/") == "/gtag/js":
-            script = resources.files(__package__).joinpath("gtag.js").read_bytes()
+            script = stand_in_script(HERE / "gtag.js")
             return CannedResponse(200, script, "application/javascript; charset=utf-8")
         if path.startswith("/gtag/destination"):
             # newer gtag.js builds load a per-destination config; offline it is empty

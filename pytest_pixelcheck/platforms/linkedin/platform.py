@@ -46,7 +46,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json
+from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json, stand_in_script
 from . import identity, pii_rules
 from .rules import URN_PREFIX, RuleCatalogue, rule_id_of
 
@@ -224,7 +224,7 @@ class LinkedIn(Platform):
     def library_response(self, host: str, path: str) -> CannedResponse | None:
         if host != LIBRARY_HOST or not _LIBRARY_PATH.match(path):
             return None
-        script = (HERE / "insight.js").read_bytes()
+        script = stand_in_script(HERE / "insight.js")
         return CannedResponse(200, script, "application/javascript; charset=utf-8")
 
     def decode_browser(self, request: CapturedRequest) -> list[Event]:

@@ -24,7 +24,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import CannedResponse, Platform, ServerAnswer, answer_json, register
+from .. import CannedResponse, Platform, ServerAnswer, answer_json, register, stand_in_script
 from . import pii_rules
 from .texts import fix_text
 
@@ -227,7 +227,7 @@ class Meta(Platform):
         if path.startswith("/signals/config/"):
             return CannedResponse(200, b"/* pixelcheck: no remote config offline */",
                                   "application/javascript")
-        script = Path(__file__).with_name("fbevents.js").read_bytes()
+        script = stand_in_script(Path(__file__).with_name("fbevents.js"))
         return CannedResponse(200, script, "application/javascript; charset=utf-8")
 
     def decode_browser(self, request: CapturedRequest) -> list[Event]:

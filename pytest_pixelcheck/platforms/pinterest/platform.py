@@ -48,7 +48,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json
+from .. import TRANSPARENT_GIF, CannedResponse, Platform, ServerAnswer, answer_json, stand_in_script
 from . import identity
 from .pii_rules import HASHED_KEYS, OTHER_HASHED_FIELDS, hash_value, is_hashed
 
@@ -240,7 +240,7 @@ class Pinterest(Platform):
         if host != LIBRARY_HOST:
             return None
         if path == LIBRARY_PATH:
-            script = (HERE / "core.js").read_bytes()
+            script = stand_in_script(HERE / "core.js")
             return CannedResponse(200, script, "application/javascript; charset=utf-8")
         if _LIBRARY_PART.match(path):
             return CannedResponse(200, b"/* pixelcheck: Pinterest tag code not needed "

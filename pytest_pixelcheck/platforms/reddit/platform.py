@@ -45,7 +45,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import CannedResponse, Platform, ServerAnswer
+from .. import CannedResponse, Platform, ServerAnswer, stand_in_script
 from . import identity
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed, sha256_hex
 
@@ -279,7 +279,7 @@ class Reddit(Platform):
 
     def library_response(self, host: str, path: str) -> CannedResponse | None:
         if host == LIBRARY_HOST and path == LIBRARY_PATH:
-            script = (HERE / "pixel.js").read_bytes()
+            script = stand_in_script(HERE / "pixel.js")
             return CannedResponse(200, script, "application/javascript; charset=utf-8")
         if host == LIBRARY_HOST and path.startswith(_TELEMETRY_PREFIX):
             # the telemetry config pixel.js fetches: nothing to configure offline

@@ -39,7 +39,7 @@ from ...wire import (
     path_of,
     query_params,
 )
-from .. import CannedResponse, Platform, ServerAnswer, answer_json
+from .. import CannedResponse, Platform, ServerAnswer, answer_json, stand_in_script
 from . import identity, texts
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, hash_value, is_hashed
 
@@ -244,7 +244,7 @@ class Snapchat(Platform):
     def library_response(self, host: str, path: str) -> CannedResponse | None:
         if host != LIBRARY_HOST or path != LIBRARY_PATH:
             return None
-        script = (HERE / "scevent.js").read_bytes()
+        script = stand_in_script(HERE / "scevent.js")
         return CannedResponse(200, script, "application/javascript; charset=utf-8")
 
     def decode_browser(self, request: CapturedRequest) -> list[Event]:

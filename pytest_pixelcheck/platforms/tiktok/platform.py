@@ -30,7 +30,7 @@ from urllib.parse import unquote
 from ...events import CapturedRequest, Event
 from ...validation import Violation, validate
 from ...wire import WireError, decompressed_body, json_body, path_of
-from .. import CannedResponse, Platform, ServerAnswer, answer_json
+from .. import CannedResponse, Platform, ServerAnswer, answer_json, stand_in_script
 from . import identity
 from .pii_rules import HASHED_KEYS, KEY_OF_FIELD, PII_RULES, hash_value, is_hashed, normalize
 
@@ -220,7 +220,7 @@ class TikTok(Platform):
         if host not in LIBRARY_HOSTS:
             return None
         if _LIBRARY_PATH.match(path):
-            script = (HERE / "events.js").read_bytes()
+            script = stand_in_script(HERE / "events.js")
             return CannedResponse(200, script, "application/javascript; charset=utf-8")
         if _LIBRARY_PART.match(path):
             # the stand-in needs none of the code the real loader pulls in
