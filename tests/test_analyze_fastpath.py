@@ -115,3 +115,22 @@ def test_row_numbers_are_the_files_line_numbers(capture: Path, tmp_path: Path) -
         got = engine.con.execute("SELECT rowid + 1, line FROM lines_0 WHERE line IS NOT NULL"
                                  ).fetchall()
     assert got and all(texts[n - 1] == line for n, line in got)
+
+
+def test_the_command_says_how_many_events_sql_decoded_and_exact_turns_it_off(
+        capture: Path) -> None:
+    import subprocess
+    import sys
+
+    def analyze(*extra: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "pytest_pixelcheck.cli", "analyze",
+                               str(capture), *extra], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout
+
+    fast, exact = analyze(), analyze("--exact")
+    assert "decoded in SQL)" in fast.splitlines()[0]
+    assert "decoded in SQL" not in exact
+    # the same figures either way
+    assert fast.splitlines()[1:] == exact.splitlines()[1:]
