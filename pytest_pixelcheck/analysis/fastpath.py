@@ -122,10 +122,7 @@ def _shape_select(shape: SqlShape, index: int) -> str:
     named += [f"s._fields[{i}] AS f_{alias}" for i, alias in enumerate(shape.fields, 1)]
     # DuckDB's JSON reader takes what Python's refuses (trailing commas, nan, inf), and
     # Python refuses JSON nested more than 32 deep: such bodies are the decoders'
-    json_guard = (" AND json_valid(body) AND NOT regexp_matches(body, "
-                  "',\\s*[\\]}]|[:,\\[]\\s*-?(?i:nan|inf)') AND "
-                  "length(body) - length(translate(body, '{[', '')) <= 32"
-                  if shape.fields else "")
+    json_guard = f" AND {python_json_ok('body')}" if shape.fields else ""
     # a %-escape that is not UTF-8: Python writes U+FFFD, DuckDB's url_decode fails
     query_guard = " AND try(url_decode(query)) IS NOT NULL" if shape.params else ""
     # Python: the recorded status, unless none (or 0) was recorded
@@ -148,6 +145,18 @@ FROM (SELECT {', '.join(named)}
               AND content_encoding IS NULL
               AND ({shape.match}){json_guard}{query_guard}) s)
 WHERE coalesce(({shape.valid})::BOOLEAN, false)"""
+
+
+def python_json_ok(text: str) -> str:
+    """SQL: the JSON ``text`` is one DuckDB and Python read alike: valid, no trailing
+    comma or nan/inf spelling only DuckDB accepts, and few enough brackets that it
+    cannot be nested past Python's depth limit (MAX_JSON_DEPTH)."""
+    from ..depth import MAX_JSON_DEPTH
+
+    return (f"(json_valid({text}) "
+            f"AND NOT regexp_matches({text}, ',\\s*[\\]}}]') "
+            f"AND NOT regexp_matches({text}, '(?i)(^|[:,\\[])\\s*[+-]?(nan|inf)') "
+            f"AND length({text}) - length(translate({text}, '{{[', '')) <= {MAX_JSON_DEPTH})")
 
 
 def json_ids(value: str) -> str:

@@ -798,8 +798,10 @@ def test_stand_in_in_chromium(pixelcheck: Any, pixelcheck_page: Any, pixelcheck_
                               shop_page: str) -> None:
     pixelcheck_page.goto(shop_page)
     # the hits left before the load event goto waited for: nothing pending
+    # (two image requests in flight at once: either may reach the proxy first, and
+    # did, once in a run of the browser tests with -n 1)
     names = [e.event_name for e in pixelcheck.browser_events if e.platform == "reddit"]
-    assert names == ["PageVisit", "Purchase"]
+    assert sorted(names) == ["PageVisit", "Purchase"]
     event = pixelcheck.wait_for("Purchase", source="browser", platform="reddit")
     assert (event.pixel_id, event.value) == (PIXEL, 25.0)
     assert event.event_id == pii_rules.sha256_hex("purchase.ORD-7")

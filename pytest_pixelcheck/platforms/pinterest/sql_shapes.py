@@ -30,8 +30,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ...analysis.fastpath import SqlShape, json_ids, json_text, scalars_ok
-from ...depth import MAX_JSON_DEPTH
+from ...analysis.fastpath import SqlShape, json_ids, json_text, python_json_ok, scalars_ok
 from .pii_rules import HASHED_KEYS, OTHER_HASHED_FIELDS
 from .platform import (
     API_HOST,
@@ -53,17 +52,6 @@ def _q(text: str) -> str:
 
 def _in(values: Iterable[str]) -> str:
     return "(" + ", ".join(_q(v) for v in values) + ")"
-
-
-def _py_json(text: str) -> str:
-    """SQL: ``text`` (VARCHAR) is JSON both DuckDB and Python's ``wire.loads`` read, and
-    read alike: no trailing comma or nan/inf spelling only DuckDB accepts, and few
-    enough brackets that it cannot be nested past MAX_JSON_DEPTH."""
-    return (f"(json_valid({text}) "
-            f"AND NOT regexp_matches({text}, ',\\s*[\\]}}]') "
-            f"AND NOT regexp_matches({text}, '(?i)(^|[:,\\[])\\s*[+-]?(nan|inf)') "
-            f"AND length({text}) - length(replace(replace({text}, '[', ''), '{{', '')) "
-            f"<= {MAX_JSON_DEPTH})")
 
 
 def _unique_keys(value: str) -> str:
@@ -97,7 +85,7 @@ def _ids_ok(value: str) -> str:
     one id) or JSON both read alike."""
     text = f"({value} ->> '$')"
     string_ok = (f"((strpos({text}, '\\') = 0 AND NOT json_valid({text})) "
-                 f"OR {_py_json(text)})")
+                 f"OR {python_json_ok(text)})")
     return (f"(CASE WHEN json_type({value}) = 'VARCHAR' THEN {string_ok} ELSE true END "
             f"AND {json_ids(value)} IS NOT NULL)")
 
@@ -183,7 +171,7 @@ _LAST_ARRIVAL = "(SELECT max(arrival_time) FROM req)"
 
 
 def _param_json_ok(param: str) -> str:
-    return f"(coalesce({param}, '') = '' OR {_py_json(param)})"
+    return f"(coalesce({param}, '') = '' OR {python_json_ok(param)})"
 
 
 _BROWSER_JSON_OK = " AND ".join(_param_json_ok(p) for p in ("p_ed", "p_pd", "p_ad"))
@@ -358,7 +346,7 @@ SERVER_JSON = SqlShape(
            f"AND regexp_matches(url, '^[a-zA-Z][a-zA-Z0-9+.-]*://api\\.pinterest\\.com[:/?#]') "
            f"AND regexp_full_match(path, {_q(_EVENTS_PATH)}) AND {_PLAIN_URL}"),
     fields=_FIELDS,
-    valid=(f"CASE WHEN {_py_json('body')} THEN {_SERVER_EVENT_OK} AND ("
+    valid=(f"CASE WHEN {python_json_ok('body')} THEN {_SERVER_EVENT_OK} AND ("
            # the answer recorded (0 is none: Python's `recorded or answer`)
            "(status IS NOT NULL AND status <> 0) OR "
            # or the sink's answer, when it can be told for sure
