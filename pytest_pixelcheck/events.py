@@ -12,6 +12,7 @@ import reprlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -329,6 +330,24 @@ class EventStore(_Bounded[Event]):
         super().__init__(max_items, max_bytes, lambda event: request_weight(event.raw))
         self._cond = threading.Condition()
         self.current_test: str | None = None
+        #: requests that have arrived and are being decoded: their events are not in yet
+        self._decoding = 0
+
+    @contextmanager
+    def decoding(self) -> Iterator[None]:
+        """Around the decoding of a request that has arrived: ``wait_until`` holds its
+        verdict while one is in progress, so a hit that arrived before the event that
+        made a predicate true is never missed because a worker thread is still reading
+        it (seen: a thank-you page's PageView decoded after its Purchase pair settled
+        the wait)."""
+        with self._cond:
+            self._decoding += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._decoding -= 1
+                self._cond.notify_all()
 
     def add(self, events: Iterable[Event]) -> None:
         with self._cond:
@@ -363,14 +382,16 @@ class EventStore(_Bounded[Event]):
         """Block until ``predicate(events since mark)`` is true or ``timeout`` passes.
 
         Wakes on every arrival instead of polling, so a test waits exactly as long
-        as its events take.
+        as its events take. While a request that already arrived is still being
+        decoded, the predicate waits for its events (up to the deadline, where it is
+        asked once more as things stand).
         """
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                if predicate(self._since(mark)):
-                    return True
                 remaining = deadline - time.monotonic()
+                if (self._decoding == 0 or remaining <= 0) and predicate(self._since(mark)):
+                    return True
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)

@@ -249,10 +249,11 @@ class _PixelAddon:
             captured.response_status = canned.status
             # Decoded on a worker thread: a large or compressed hit must not stall the
             # proxy's event loop, which carries every other request of the session.
-            events = await asyncio.to_thread(_decode_safely, platform, captured)
+            with self.proxy.store.decoding():
+                events = await asyncio.to_thread(_decode_safely, platform, captured)
+                self.proxy.store.add(events)
             # kept cut short (with length and digest) once decoded
             entry.request_body = captured.keep_within().body
-            self.proxy.store.add(events)
             flow.response = http.Response.make(
                 canned.status, canned.body,
                 {"Content-Type": canned.content_type, "Cache-Control": "no-store",

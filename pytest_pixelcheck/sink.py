@@ -152,8 +152,10 @@ class ConversionSink:
             status, body, hold = self._unreadable_body(captured, platform, original_host,
                                                        path, unreadable)
         else:
-            status, body, hold = self._answer(
-                captured, original_host.lower() if original_host else None, path, platform)
+            with self.store.decoding():
+                status, body, hold = self._answer(
+                    captured, original_host.lower() if original_host else None, path,
+                    platform)
         if status == REFUSED:
             return self._refuse(request, captured, body, hold, via_proxy=bool(original_host))
         # a 204 has no body on the wire; a platform may answer text (an HTML 5xx page)
