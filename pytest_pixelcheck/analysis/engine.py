@@ -235,7 +235,7 @@ class Engine:
                 self._spool(file_no, iter([decode_requests(file_no, har_requests(path))]))
             elif kind == "lines":
                 table = f"lines_{file_no}"
-                self.con.execute(fastpath.decode_statement(table, file_no, shapes, NULL))
+                self.con.execute(fastpath.decode_statement(table, file_no, shapes))
                 fast = self.con.execute("SELECT count(*) FROM fast_rows").fetchone()[0]
                 self.summary.fast_rows += fast
                 bar.add(fast)

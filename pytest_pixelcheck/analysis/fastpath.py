@@ -232,7 +232,7 @@ def read_lines(path: str, gzipped: bool) -> str:
             f"compression = '{'gzip' if gzipped else 'none'}')")
 
 
-def decode_statement(table: str, file_no: int, shapes: list[SqlShape], null: str) -> str:
+def decode_statement(table: str, file_no: int, shapes: list[SqlShape]) -> str:
     """Inserts into ``events`` the rows of the lines of ``table`` that a shape decodes,
     and records which lines those were in ``fast_lines``."""
     from .decoding import CAPTURE_FORMAT_SQL
