@@ -31,6 +31,10 @@ DISABLED_FEATURES = (
     "InterestFeedContentSuggestions", "CertificateTransparencyComponentUpdater",
     # one renderer per page, not per site (Snapchat's cookie-match iframe cost a process)
     "IsolateOrigins", "site-per-process",
+    # the address bar's WebUI popups (chrome://omnibox-popup.top-chrome/ and its AI-mode
+    # page): Chromium 156 renders both for every context's window, headless or not, and
+    # they cost about as much CPU as the shop's own pages
+    "WebUIOmniboxPopup", "WebUIOmniboxAimPopup",
 )
 
 # Keep Chromium from calling home: offline those connections only fail, and online they
