@@ -168,3 +168,19 @@ def test_allow_upstream_lets_a_request_leave(pixelcheck_proxy, monkeypatch):
     assert status == 502
     [entry] = [e for e in pixelcheck_proxy.traffic if "upstream.invalid" in e.url][-1:]
     assert entry.handled_by == "passthrough"
+
+
+@pytest.mark.browser
+def test_a_context_opens_no_browser_ui_pages(pixelcheck_context, pixelcheck_page):
+    """Chromium 156 rendered the address bar's popups (chrome://omnibox-popup.top-chrome/
+    and its AI-mode page) in a renderer of their own for every context's window,
+    headless too: 0.57 CPU-s per checkout, as much as the shop's pages. The session's
+    browser turns them off; any chrome:// page a new Chromium adds shows up here."""
+    pixelcheck_page.set_content("<p>shop</p>")
+    cdp = pixelcheck_context.browser.new_browser_cdp_session()
+    try:
+        targets = cdp.send("Target.getTargets")["targetInfos"]
+    finally:
+        cdp.detach()
+    assert [t["url"] for t in targets if t["url"].startswith("chrome://")] == []
+    assert any(t["type"] == "page" for t in targets)
