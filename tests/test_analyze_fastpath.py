@@ -134,3 +134,28 @@ def test_the_command_says_how_many_events_sql_decoded_and_exact_turns_it_off(
     assert "decoded in SQL" not in exact
     # the same figures either way
     assert fast.splitlines()[1:] == exact.splitlines()[1:]
+
+
+def test_the_spool_keeps_a_text_that_reads_like_its_null_marker(tmp_path: Path) -> None:
+    """Rows decoded in Python reach DuckDB through a CSV spool whose NULL marker is \\N:
+    an event id that is literally \\N (or empty, or with quotes and commas) must stay
+    that text, and only a missing value may become NULL."""
+    import duckdb
+
+    from pytest_pixelcheck.analysis import sql
+    from pytest_pixelcheck.analysis.decoding import NULL, spool_line
+
+    texts = ["\\N", "", 'a "quoted", id', "line\nbreak"]
+    rows = []
+    for n, text in enumerate([*texts, None]):
+        row: list[str | None] = [None] * len(COLUMNS)
+        row[:3] = ["0", str(n), "0"]
+        row[list(COLUMNS).index("event_id")] = text
+        rows.append(row)
+    spool = tmp_path / "spool.csv"
+    spool.write_text("".join(map(spool_line, rows)), encoding="utf-8")
+    con = duckdb.connect()
+    con.execute(sql.create_tables(COLUMNS))
+    con.execute(sql.insert_spool(str(spool), COLUMNS, NULL))
+    got = [e for (e,) in con.execute("SELECT event_id FROM events ORDER BY line_no").fetchall()]
+    assert got == [*texts, None]

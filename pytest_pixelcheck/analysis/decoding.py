@@ -33,6 +33,8 @@ COLUMNS: dict[str, str] = {
     # what tells two conversions apart (diagnosis._identity): the engine hashes them
     "order_id": "VARCHAR", "content_ids": "VARCHAR", "page": "VARCHAR",
 }
+#: NULL in the spool: bare, while every text is quoted (so a text that reads ``\\N`` stays
+#: text; the spool is read with ``allow_quoted_nulls = false``)
 NULL = "\\N"
 
 #: what a decoded event is to the matcher: merged by key, or set aside and why
@@ -63,7 +65,7 @@ def decode(request: CapturedRequest, source: str | None) -> list[Event]:
                       error=f"decoder crashed: {exc}")]
 
 
-def identity_parts(event: Event) -> list[str]:
+def identity_parts(event: Event) -> list[str | None]:
     """Order id, content ids and page (without query or fragment), as the engine stores
     them: with the value, what tells two conversions apart (``diagnosis._identity``),
     so a server call re-sent under a new id shares them with the original."""
@@ -72,19 +74,26 @@ def identity_parts(event: Event) -> list[str]:
     return [_text(order), "\x1f".join(_ids(event.custom_data)), page]
 
 
-def _text(value: Any) -> str:
-    return NULL if value is None else str(value)
+def spool_line(row: Sequence[str | None]) -> str:
+    """One row as a spool CSV line: texts quoted, None as the bare NULL marker (the csv
+    module cannot quote some fields and leave others bare)."""
+    return ",".join(NULL if field is None else '"' + field.replace('"', '""') + '"'
+                    for field in row) + "\n"
 
 
-def _number(value: Any) -> str:
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _number(value: Any) -> str | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return NULL
-    return repr(number) if number == number and abs(number) != float("inf") else NULL
+        return None
+    return repr(number) if number == number and abs(number) != float("inf") else None
 
 
-def rows_of(file_no: int, line_no: int, events: Sequence[Event]) -> list[list[str]]:
+def rows_of(file_no: int, line_no: int, events: Sequence[Event]) -> list[list[str | None]]:
     out = []
     for part, event in enumerate(events):
         key = _key(event) if event.decoded else None
@@ -105,7 +114,7 @@ class BatchResult:
     """Rows of one batch, and what did not become a row, counted by reason."""
 
     def __init__(self) -> None:
-        self.rows: list[list[str]] = []
+        self.rows: list[list[str | None]] = []
         self.unread: Counter[str] = Counter()
         #: first line number per unread reason, to point at an example
         self.unread_at: dict[str, int] = {}

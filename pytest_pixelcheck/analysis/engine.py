@@ -28,7 +28,7 @@ from ..events import Event
 from ..findings import Finding
 from ..matching import EventNameStats, MatchResult, match_events
 from . import fastpath, sql
-from .decoding import COLUMNS, NULL, BatchResult, decode, decode_lines, decode_requests
+from .decoding import COLUMNS, NULL, BatchResult, decode, decode_lines, decode_requests, spool_line
 from .reading import (
     UnreadableLine,
     first_line_problem,
@@ -292,13 +292,10 @@ class Engine:
 
     def _spool(self, file_no: int, batches: Iterator[BatchResult]) -> None:
         """Rows into DuckDB through a CSV spool file: the engine reads it in bulk."""
-        import csv
-
         spool = self.folder / f"spool-{file_no}.csv"
         with open(spool, "w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
             for batch in batches:
-                writer.writerows(batch.rows)
+                out.writelines(map(spool_line, batch.rows))
                 for reason, count in batch.unread.items():
                     self.summary.unread[reason] += count
                     self.summary.unread_example.setdefault(

@@ -28,7 +28,8 @@ def create_tables(columns: dict[str, str]) -> str:
 def insert_spool(path: str, columns: dict[str, str], null: str) -> str:
     spec = "{" + ", ".join(f"{_quote(n)}: {_quote(k)}" for n, k in columns.items()) + "}"
     return (f"INSERT INTO events SELECT * FROM read_csv({_quote(path)}, columns = {spec}, "
-            f"header = false, nullstr = {_quote(null)}, quote = '\"', escape = '\"', "
+            f"header = false, nullstr = {_quote(null)}, allow_quoted_nulls = false, "
+            "quote = '\"', escape = '\"', "
             "auto_detect = false, max_line_size = 100000000)")
 
 
