@@ -310,7 +310,11 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     id_note = None if same_id or browser.event_id is None or server.event_id is None \
         else explain_id_difference(browser.event_id, server.event_id)
     same_name = browser.event_name == server.event_name
-    if same_id and same_name and browser.pixel_id != server.pixel_id:
+    # a side that names no pixel (LinkedIn's API call names the conversion, not the
+    # Insight Tag's partner id) is not a different pixel
+    other_pixel = None not in (browser.pixel_id, server.pixel_id) and \
+        browser.pixel_id != server.pixel_id
+    if same_id and same_name and other_pixel:
         return 0, Finding(
             "wrong-pixel",
             f"{browser.event_name} id={browser.event_id!r} went to pixel {browser.pixel_id} "
@@ -319,7 +323,7 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
             [browser, server], side_by_side(browser, server), browser.platform,
             browser.event_name,
         )
-    if browser.pixel_id != server.pixel_id:
+    if other_pixel:
         return None
     if (same_id or id_note) and not same_name:
         case_only = (browser.event_name or "").lower() == (server.event_name or "").lower()
@@ -386,15 +390,20 @@ def _duplicates(result: MatchResult) -> list[Finding]:
 
 
 def _identity(event: Event) -> tuple[Any, ...]:
-    """What tells two conversions apart: order id, value, contents and the page.
+    """What tells two conversions apart: order id, value, contents and the page, and,
+    without an order id, the customer data too.
 
     A retry re-sends the same body, so all of these agree; two PageViews of
-    different pages differ at least in the page.
+    different pages differ at least in the page. Without an order id (LinkedIn's
+    payload has none) two customers buying the same thing at the same price would
+    otherwise look like one conversion sent twice.
     """
     data = event.custom_data
     page = (event.page_url or "").split("?", 1)[0].split("#", 1)[0]
-    return (str(data.get("order_id", "")), _number(data.get("value")),
-            json.dumps(_ids(data), sort_keys=True), page)
+    order = str(data.get("order_id", ""))
+    customer = "" if order else json.dumps(event.user_data, sort_keys=True, default=str)
+    return (order, _number(data.get("value")), json.dumps(_ids(data), sort_keys=True), page,
+            customer)
 
 
 def _distinct_payloads(events: Sequence[Event]) -> bool:

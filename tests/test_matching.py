@@ -178,6 +178,31 @@ def test_retry_with_new_id_is_told_apart_from_a_second_order():
     assert codes(second_order) == ["browser-event-missing"]
 
 
+def test_without_an_order_id_two_customers_are_two_conversions_not_a_retry():
+    """LinkedIn's payload carries no order id: two sales of the same thing at the same
+    price differ only in the customer. A suffixed id beside them is a near miss, and
+    the other sale is no 'retry' of it; the same customer sent twice still is one."""
+    def sale(source, eid, email, at, pixel="1"):
+        event = ev(source, "Purchase", eid, at=at, value=25, pixel=pixel)
+        event.user_data = {"em": email} if source == "server" else {}
+        return event
+
+    first = [sale("browser", "o1", "a", 0), sale("server", "o1", "a", 0.1)]
+    suffixed = [sale("browser", "o2", "b", 60), sale("server", "o2-server", "b", 60.1)]
+    blocked = [sale("server", "o3", "c", 120.1)]  # its pixel was blocked in the browser
+    assert sorted(codes(first + suffixed + blocked)) == ["browser-event-missing",
+                                                         "near-miss-event-id"]
+    resent = first + [sale("server", "o1-retry", "a", 0.3)]
+    assert codes(resent) == ["server-retry-new-id"]
+
+
+def test_a_side_that_names_no_pixel_still_gets_its_near_miss():
+    """LinkedIn's API call names the conversion, not the Insight Tag's partner id."""
+    events = [ev("browser", "Purchase", "o1", pixel="5550001"),
+              ev("server", "Purchase", "o1-server", pixel=None)]
+    assert codes(events) == ["near-miss-event-id"]
+
+
 def test_reused_id_within_a_test_and_across_tests():
     within = [ev("browser", "Purchase", "p1", order="o1"),
               ev("browser", "Purchase", "p1", at=1, order="o2"),
