@@ -29,9 +29,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TAG_VARIABLE = "PIXELCHECK_LEFTOVER_TAG"
 
 CONFTEST = '''
+import faulthandler
 import os
+import signal
 import time
 from pathlib import Path
+
+# the outer test asks for every thread's stack with SIGUSR1 when the run hangs (into a
+# file: pytest's capture holds this process's stderr)
+STACKS = open(os.environ["LEFTOVER_READY"] + ".stacks", "w")
+faulthandler.register(signal.SIGUSR1, file=STACKS, all_threads=True)
 
 import pytest
 from example_site import SiteProcess
@@ -133,12 +140,38 @@ def _start_run(tmp_path: Path, tempdir: Path,
     return run, tag, tempdir, project
 
 
+def _finished_output(run: subprocess.Popen[bytes], tag: str, timeout: float,
+                     stacks: Path) -> str:
+    """The run's output once it exits; if it hangs, fail with what each of its
+    processes was doing (state and kernel wait channel) and the output so far."""
+    try:
+        return run.communicate(timeout=timeout)[0].decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        states = []
+        for process in _tagged_processes(tag):
+            pid = process.split()[0]
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                wchan = Path(f"/proc/{pid}/wchan").read_text()
+            except OSError:
+                continue
+            states.append(f"{process} state {stat[stat.rindex(')') + 2]} wchan {wchan}")
+        os.kill(run.pid, signal.SIGUSR1)  # pytest's threads' stacks, into its output
+        time.sleep(1)
+        os.killpg(run.pid, signal.SIGKILL)
+        out = run.communicate()[0].decode("utf-8", "replace")
+        dumped = stacks.read_text() if stacks.exists() else "(none)"
+        pytest.fail(f"the run did not exit within {timeout:.0f} s of Ctrl-C; its processes:\n"
+                    + "\n".join(states) + f"\npytest's threads:\n{dumped[-6000:]}"
+                    + f"\noutput:\n{out[-4000:]}")
+
+
 @pytest.mark.parametrize("moment", ["start-up", "mid-test", "teardown"])
 def test_ctrl_c_leaves_no_process_and_no_ca_folder(tmp_path, short_tempdir, moment):
     run, tag, tempdir, _ = _start_run(tmp_path, short_tempdir, moment)
     assert _tagged_processes(tag), "the run should have children while it runs"
     os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-    out = run.communicate(timeout=60)[0].decode("utf-8", "replace")
+    out = _finished_output(run, tag, 60, tmp_path / "ready.stacks")
     assert "KeyboardInterrupt" in out, out[-3000:]
     assert _leftovers(tag) == [], out[-3000:]
     assert _ca_folders(tempdir) == [], out[-3000:]
