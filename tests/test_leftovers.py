@@ -74,6 +74,14 @@ def test_checkout(pixelcheck, pixelcheck_page, shop):
 '''
 
 
+# pytest with Ctrl-C's default handling, as a terminal starts it: a process started in
+# the background by a shell without job control (a CI step, `cmd &`) inherits SIGINT
+# ignored, and so would the run and every child of it
+RUN_AS_IN_A_TERMINAL = ("import signal, sys, pytest; "
+                        "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        "sys.exit(pytest.main(sys.argv[1:]))")
+
+
 def _tagged_processes(tag: str) -> list[str]:
     """``pid name`` of every live process carrying ``tag`` in its environment."""
     found = []
@@ -125,8 +133,8 @@ def _start_run(tmp_path: Path, tempdir: Path,
                                                        os.environ.get("PYTHONPATH")]))}
     # its own session, like a run in a terminal: Ctrl-C goes to its whole group
     run = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "-q", "test_shop.py"],
+        [sys.executable, "-c", RUN_AS_IN_A_TERMINAL, "-p", "no:cacheprovider",
+         "-p", "no:randomly", "-q", "test_shop.py"],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)
     deadline = time.monotonic() + 90
