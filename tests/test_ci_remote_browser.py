@@ -5,6 +5,8 @@ Chromium, and its per-test contexts still go through the proxy and trust its CA.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -50,10 +52,17 @@ def test_each_test_has_its_own_context(pixelcheck, pixelcheck_context, shop):
 '''
 
 
+SERVER_TAG = "PIXELCHECK_TEST_BROWSER_SERVER"
+
+
 def _launch_server(config: Path) -> tuple[subprocess.Popen[str], str]:
+    # a group of its own: `python -m playwright` runs the server as a node child, which
+    # terminating the Python wrapper alone left running with its Chromium
     process = subprocess.Popen([sys.executable, "-m", "playwright", "launch-server",
                                 "--browser", "chromium", "--config", str(config)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True,
+                               env={**os.environ, SERVER_TAG: str(config)})
     deadline = time.monotonic() + 60
     line = ""
     while not line.startswith("ws://") and time.monotonic() < deadline:
@@ -61,7 +70,7 @@ def _launch_server(config: Path) -> tuple[subprocess.Popen[str], str]:
         if not line and process.poll() is not None:
             break
     if not line.startswith("ws://"):
-        process.kill()
+        _stop(process, signal.SIGKILL)
         pytest.fail(f"playwright launch-server did not start: {process.stderr.read()}")
     return process, line
 
@@ -93,5 +102,35 @@ def test_a_run_connects_to_a_browser_server(pytester, tmp_path, monkeypatch):
         result.assert_outcomes(passed=2)
         assert server.poll() is None  # the server outlives the run's connection
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        _stop(server)
+    assert _alive(str(config)) == [], "the browser server's processes outlived it"
+
+
+def _stop(process: subprocess.Popen[str], how: signal.Signals = signal.SIGTERM) -> None:
+    try:
+        os.killpg(process.pid, how)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=20)
+
+
+def _alive(tag: str, settle: float = 10.0) -> list[str]:
+    """The processes carrying ``tag`` in their environment (the server, its node child
+    and its Chromium) still running after ``settle`` seconds, or none."""
+    deadline = time.monotonic() + settle
+    mark = f"{SERVER_TAG}={tag}".encode()
+    while True:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                found = mark in (entry / "environ").read_bytes().split(b"\0")
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if found and "State:\tZ" not in status:
+                alive.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.25)
