@@ -310,8 +310,8 @@ def _near_miss(browser: Event, server: Event) -> tuple[int, Finding] | None:
     id_note = None if same_id or browser.event_id is None or server.event_id is None \
         else explain_id_difference(browser.event_id, server.event_id)
     same_name = browser.event_name == server.event_name
-    # a side that names no pixel (LinkedIn's API call names the conversion, not the
-    # Insight Tag's partner id) is not a different pixel
+    # a side that names no pixel (an API call that names the conversion rule, not the
+    # tag's own id) is not a different pixel
     other_pixel = None not in (browser.pixel_id, server.pixel_id) and \
         browser.pixel_id != server.pixel_id
     if same_id and same_name and other_pixel:
@@ -394,8 +394,8 @@ def _identity(event: Event) -> tuple[Any, ...]:
     without an order id, the customer data too.
 
     A retry re-sends the same body, so all of these agree; two PageViews of
-    different pages differ at least in the page. Without an order id (LinkedIn's
-    payload has none) two customers buying the same thing at the same price would
+    different pages differ at least in the page. Without an order id (some platforms'
+    payloads have none) two customers buying the same thing at the same price would
     otherwise look like one conversion sent twice.
     """
     data = event.custom_data
