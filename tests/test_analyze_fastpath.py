@@ -159,3 +159,20 @@ def test_the_spool_keeps_a_text_that_reads_like_its_null_marker(tmp_path: Path) 
     con.execute(sql.insert_spool(str(spool), COLUMNS, NULL))
     got = [e for (e,) in con.execute("SELECT event_id FROM events ORDER BY line_no").fetchall()]
     assert got == [*texts, None]
+
+
+def test_a_line_that_names_a_key_twice_reads_as_python_reads_it(tmp_path: Path) -> None:
+    """JSON with a repeated key: DuckDB reads the first, Python the last. A capture line
+    (or its request) that repeats a key goes to the Python decoders."""
+    lines = []
+    for line in _sample_lines():
+        record = json.loads(line)
+        request = json.dumps(record["request"])
+        # first a value Python will overwrite, then the line's own
+        lines.append('{"test_id": "first", ' + line[1:])
+        lines.append(line.replace(request, '{"arrival_time": 1.0, ' + request[1:]))
+    path = tmp_path / "repeated.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    fast, taken, _ = _rows(path, exact=False)
+    exact, _, _ = _rows(path, exact=True)
+    assert fast == exact

@@ -232,6 +232,12 @@ def read_lines(path: str, gzipped: bool) -> str:
             f"compression = '{'gzip' if gzipped else 'none'}')")
 
 
+def _keys_once(json: str, path: str | None = None) -> str:
+    """SQL: the object at ``path`` of ``json`` names each key once."""
+    keys = f"json_keys({json}, '{path}')" if path else f"json_keys({json})"
+    return f"len({keys}) = len(list_distinct({keys}))"
+
+
 def decode_statement(table: str, file_no: int, shapes: list[SqlShape]) -> str:
     """Inserts into ``events`` the rows of the lines of ``table`` that a shape decodes,
     and records which lines those were in ``fast_lines``."""
@@ -259,7 +265,9 @@ WITH req AS MATERIALIZED (
     FROM (SELECT line_no, json_transform(line, '{REQ_SCHEMA}') AS j
           FROM (SELECT rowid + 1 AS line_no, line FROM {table}
                 WHERE line LIKE '%{CAPTURE_FORMAT_SQL}%')
-          WHERE json_valid(line))
+          WHERE json_valid(line)
+                -- a key named twice: DuckDB reads the first, Python the last
+                AND {_keys_once("line")} AND {_keys_once("line", "$.request")})
     WHERE j.format = '{CAPTURE_FORMAT_SQL}' AND j.request.url IS NOT NULL
           AND j.request.arrival_time IS NOT NULL
           -- a body that is not a string: Python reads str() of it
