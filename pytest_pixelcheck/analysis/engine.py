@@ -202,6 +202,7 @@ class Engine:
         line says so) raises ValueError before anything is read."""
         self.paths = [Path(p) for p in paths]
         self.kinds = [kind_of(p) for p in self.paths]
+        platforms.forget_decoded()  # a pass over these files only
         for path, kind in zip(self.paths, self.kinds, strict=True):
             if kind == "lines":
                 problem = first_line_problem(path)
@@ -278,9 +279,22 @@ class Engine:
         # fork: the workers start without importing anything again, and from any script
         # (spawn would re-run an unguarded __main__); they never touch DuckDB
         method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        markers = platforms.ordered_markers()
         with ProcessPoolExecutor(self.workers, mp_context=get_context(method)) as pool:
             pending: list[tuple[int, Future[BatchResult]]] = []
             for batch in (first, second, *batches):
+                if markers:
+                    # a line whose decoding depends on the lines before it is decoded
+                    # here, in file order: a worker sees only its own batches
+                    ordered: list[tuple[int, str]] = []
+                    parallel: list[tuple[int, str]] = []
+                    for item in batch:
+                        (ordered if any(m in item[1] for m in markers) else parallel
+                         ).append(item)
+                    if ordered:
+                        yield decode_lines(file_no, ordered)
+                        bar.add(len(ordered))
+                        batch = parallel
                 pending.append((len(batch), pool.submit(decode_lines, file_no, batch)))
                 while len(pending) > 2 * self.workers:
                     size, future = pending.pop(0)
@@ -350,6 +364,7 @@ class Engine:
             wanted[file_no][line_no][part] = (seq, period)
         out: list[tuple[str, Event]] = []
         self._kept = []
+        platforms.forget_decoded()  # decoded again from the first line wanted
         for file_no, lines in wanted.items():
             for line_no, events in self._redecode(file_no, lines):
                 parts = lines[line_no]

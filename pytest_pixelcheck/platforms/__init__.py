@@ -118,6 +118,10 @@ class Platform(ABC):
     #: giving exactly the rows ``decode_browser`` / ``handle_server`` give for the lines
     #: it takes; the rest go through those decoders
     sql_shapes: tuple[Any, ...] = ()
+    #: text in a capture line whose request decodes differently after the requests
+    #: decoded before it (a hit the decoder pairs with an earlier one): ``analyze``
+    #: decodes the lines carrying it in file order, in one process
+    ordered_markers: tuple[str, ...] = ()
 
     # --- browser side -----------------------------------------------------------------
 
@@ -128,6 +132,10 @@ class Platform(ABC):
     @abstractmethod
     def decode_browser(self, request: CapturedRequest) -> list[Event]:
         """The events of one collection hit (an undecodable one: ``error`` set)."""
+
+    def forget_decoded(self) -> None:  # noqa: B027 (a hook: most decoders keep nothing)
+        """Drop what decoding earlier requests left behind (``ordered_markers``), before
+        a new pass over a capture."""
 
     def collection_response(self, request: CapturedRequest) -> CannedResponse:
         return CannedResponse(200, TRANSPARENT_GIF, "image/gif")
@@ -411,6 +419,17 @@ def is_server_host(host: str) -> bool:
 def sql_shapes() -> list[Any]:
     """Every registered platform's SQL shapes, for ``analyze``."""
     return [shape for platform in all_platforms() for shape in platform.sql_shapes]
+
+
+def ordered_markers() -> tuple[str, ...]:
+    """Every registered platform's ``ordered_markers``."""
+    return tuple(m for platform in all_platforms() for m in platform.ordered_markers)
+
+
+def forget_decoded() -> None:
+    """Every platform forgets what earlier decoding left behind."""
+    for platform in all_platforms():
+        platform.forget_decoded()
 
 
 def decode_request(request: CapturedRequest, source: str | None = None) -> list[Event]:

@@ -200,6 +200,8 @@ class Pinterest(Platform):
     samples_dir = SAMPLES
     #: analyze's synthetic captures (analysis/synthetic.py): the samples that stand for
     #: one sale, a browser hit and a server call
+    #: a /v3/ hit is a mirror only after its /user/ hit was decoded (``_take_user_hit``)
+    ordered_markers = (COLLECTION_HOST,)
     synthetic_sale = {"browser": "browser-checkout-user.json",
                       "server": "server-sdk-checkout.json"}
     event_time_unit = "Unix seconds (data[].event_time)"
@@ -247,8 +249,8 @@ class Pinterest(Platform):
                                        b"offline */", "application/javascript")
         return None
 
-    def forget_user_hits(self) -> None:
-        """Forget the /user/ hits seen so far (tests decoding samples one by one)."""
+    def forget_decoded(self) -> None:
+        """Forget the /user/ hits seen so far (a new pass over a capture)."""
         with self._user_lock:
             self._user_hits.clear()
 
