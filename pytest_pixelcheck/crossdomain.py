@@ -93,22 +93,29 @@ def lost_identities(events: Sequence[Event], routes: Sequence[str]) -> list[Find
                     [last_with, event], [f"first: {value}", f"then: {now}"], name,
                     event.event_name))
                 break
-            for event in server:
-                now = _identity(event).get(key)
-                # the page the value was born on was rendered before the tag set it
-                if now == value or event.extra.get("not_a_conversion") or \
-                        _short(event.page_url) == _short(first.page_url):
-                    continue
-                out.append(Finding(
-                    "click-id-lost",
-                    f"server {event.event_name} id={event.event_id!r} carries "
-                    f"{'no ' + key if not now else 'another ' + key} than the journey's "
-                    f"pages ({_short(first.page_url)} had it): the backend read it from a "
-                    "request that no longer had it",
-                    "read the click id and the cookies from the visitor's request on the "
-                    "shop's own host (or store them with the order) and send them with the "
-                    "server event",
-                    [first, event], [f"pages: {value}", f"server: {now}"], name,
-                    event.event_name))
-                break
+            # the page the value was born on was rendered before the tag set it
+            differ = [e for e in server if _identity(e).get(key) != value
+                      and not e.extra.get("not_a_conversion")
+                      and _short(e.page_url) != _short(first.page_url)]
+            if not differ:
+                continue
+            now = _identity(differ[0]).get(key)
+            # every server copy that lost it alike, named: which one arrives first (the
+            # page's PageView or its Purchase) is a race, and the conversion matters most
+            alike = [e for e in differ if bool(_identity(e).get(key)) == bool(now)]
+            named = [f"{e.event_name} id={e.event_id!r}" for e in alike]
+            others = ", ".join(named[1:4]) + (f" and {len(named) - 4} more"
+                                              if len(named) > 4 else "")
+            what = (f"no {key}, which the journey's pages had" if not now else
+                    f"another {key} than the journey's pages")
+            out.append(Finding(
+                "click-id-lost",
+                f"server {named[0]}{f' (and {others})' if others else ''} carries {what} "
+                f"({_short(first.page_url)} had it): the backend read it from a request "
+                "that no longer had it",
+                "read the click id and the cookies from the visitor's request on the "
+                "shop's own host (or store them with the order) and send them with the "
+                "server event",
+                [first, *alike], [f"pages: {value}", f"server: {now}"], name,
+                alike[0].event_name))
     return out

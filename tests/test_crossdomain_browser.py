@@ -59,7 +59,8 @@ def test_a_return_to_another_host_loses_them_and_names_the_hop(
         browser_fbc.message
     assert any(f.message.startswith("meta _fbp was replaced") for f in lost), messages
     # the server copy read the cookies of the return request, which had none
-    assert any(f.message.startswith("server Purchase") and "carries no _fbc (fbclid)"
-               in f.message for f in lost), messages
+    # (the thank-you page's PageView and Purchase both did; either may arrive first)
+    assert any(f.message.startswith("server ") and "Purchase id=" in f.message
+               and "carries no _fbc (fbclid)" in f.message for f in lost), messages
     assert "send the shopper back to the host they came on" in browser_fbc.fix
     assert "user_data.fbc" in browser_fbc.fix  # in Meta's words

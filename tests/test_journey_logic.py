@@ -59,6 +59,22 @@ def test_a_changed_fbp_is_named_lost_with_the_hop():
         finding.message
 
 
+def test_every_server_copy_that_lost_it_is_named_in_one_finding():
+    """The thank-you page's PageView and Purchase both lost the cookie; which of the two
+    reaches the sink first is a race, so the finding names both, in arrival order."""
+    first = _event("browser", "pageview.1", seq=0, name="PageView", fbp="fb.1.1.1")
+    first.page_url = "http://127.0.0.1:1/product"
+    copies = [_event("server", "pageview.2", seq=1, name="PageView"),
+              _event("server", "purchase.ORD-1", seq=2)]
+    for copy in copies:
+        copy.page_url = "http://localhost:1/thanks/ORD-1"
+    [finding] = lost_identities([first, *copies], [first.page_url, copies[0].page_url])
+    assert finding.message.startswith(
+        "server PageView id='pageview.2' (and Purchase id='purchase.ORD-1') carries no "
+        "_fbp, which the journey's pages had (127.0.0.1:1/product had it)"), finding.message
+    assert finding.events == [first, *copies]
+
+
 def test_without_a_consent_answer_nothing_is_judged():
     events = [_event("browser", "purchase.ORD-1", seq=0)]
     assert consent_findings(match_events(events), [], [], []) == []
