@@ -393,18 +393,52 @@ class ConversionSink:
 _BODY_ERROR_KEY = "pixelcheck.body_error"
 
 
+#: the longest request line the sink reads (Chromium sends URLs up to 2 MB); Python's
+#: http.server answers 414 past 64 KiB before the sink's handler could record the call
+MAX_REQUEST_LINE = 4 * 1024 * 1024
+
+
 def _sink_server_class() -> type[Any]:
+    from http import HTTPStatus
+
     from pytest_httpserver import HTTPServer
+    from werkzeug.serving import WSGIRequestHandler
+
+    class LongLineHandler(WSGIRequestHandler):  # type: ignore[misc]
+        def handle_one_request(self) -> None:
+            # http.server's own, with MAX_REQUEST_LINE for its fixed 64 KiB
+            try:
+                self.raw_requestline = self.rfile.readline(MAX_REQUEST_LINE + 1)
+                if len(self.raw_requestline) > MAX_REQUEST_LINE:
+                    self.requestline = self.request_version = self.command = ""
+                    self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                    return
+                if not self.raw_requestline:
+                    self.close_connection = True
+                    return
+                if not self.parse_request():
+                    return
+                getattr(self, "do_" + self.command)()
+                self.wfile.flush()
+            except TimeoutError as exc:
+                self.log_error("Request timed out: %r", exc)
+                self.close_connection = True
 
     class SinkHTTPServer(HTTPServer):  # type: ignore[misc]
-        """pytest-httpserver, with two changes to how it takes a request:
+        """pytest-httpserver, with three changes to how it takes a request:
 
         - a body the HTTP layer cannot read (broken chunked encoding, a client gone
           mid-body) reaches the sink's handler, to be recorded and answered 400, where
           pytest-httpserver's own read raised and werkzeug answered a bare 500;
+        - a request line up to ``MAX_REQUEST_LINE`` reaches it too, where http.server
+          answered 414 past 64 KiB and nothing recorded the call;
         - its ``log`` (every request and response, for its own assertions) is not
           kept: the sink records each request itself, and that log only grew.
         """
+
+        def start(self) -> None:
+            super().start()
+            self.server.RequestHandlerClass = LongLineHandler
 
         def application(self, request: Any) -> Any:
             try:

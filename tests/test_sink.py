@@ -110,3 +110,26 @@ def test_status_counters(pixelcheck, pixelcheck_sink):
     send(pixelcheck_sink)
     after = pixelcheck_sink.status_counts
     assert after[500] - before.get(500, 0) == 1 and after[200] - before.get(200, 0) == 1
+
+
+def test_a_call_with_a_url_over_64_kib_is_recorded_and_answered(pixelcheck, pixelcheck_sink):
+    """http.server refused a request line over 64 KiB with 414 before the sink saw it,
+    and the call was lost unrecorded (the fuzzing found it with a deeply nested query)."""
+    import http.client
+
+    before = len(pixelcheck_sink.requests)
+    query = "access_token=T0KEN-123456&padding=" + "x" * 100_000
+    connection = http.client.HTTPConnection(pixelcheck_sink.host, pixelcheck_sink.port,
+                                            timeout=20)
+    try:
+        body = json.dumps({"data": [dict(GOOD, event_time=int(time.time()))]}).encode()
+        connection.request("POST", f"/v21.0/1234567890/events?{query}", body=body,
+                           headers={"Content-Type": "application/json"})
+        answer = connection.getresponse()
+        answer.read()
+    finally:
+        connection.close()
+    assert answer.status == 200
+    [recorded] = pixelcheck_sink.requests.since(before)
+    assert recorded.body == body and len(recorded.url) > 100_000
+    assert pixelcheck.wait_for("Purchase", source="server").event_id == "p-1"
