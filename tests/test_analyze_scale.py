@@ -219,11 +219,12 @@ def look_at_dashboard(path, shot):
     test_report_html.look_at)."""
     from playwright.sync_api import sync_playwright
 
-    from pytest_pixelcheck.browser import chromium_args, find_chromium
+    from pytest_pixelcheck.browser import NO_DNS, chromium_args, find_chromium
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=find_chromium().executable_path,
-                                     args=chromium_args(None), headless=True)
+                                     args=chromium_args(None, (NO_DNS,)),
+                                     headless=True)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             requests = []

@@ -160,10 +160,16 @@ def test_unknown_host_gets_the_offline_page_recorded_as_traffic(pixelcheck_proxy
 
 
 def test_allow_upstream_lets_a_request_leave(pixelcheck_proxy, monkeypatch):
-    """With upstream allowed the proxy connects out; here the host does not resolve,
-    so the proof is mitmproxy's own connection error instead of the offline page."""
+    """With upstream allowed the proxy connects out. The upstream is a non-loopback
+    name mapped to a closed loopback port (no DNS lookup leaves the run), so the proof
+    is mitmproxy's own connection error instead of the offline page."""
+    import socket
+
     monkeypatch.setattr(pixelcheck_proxy, "allow_upstream", True)
-    status, page = _get_through(pixelcheck_proxy, "http://upstream.invalid/")
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *a, **k: real(
+        "127.0.0.1" if host == "upstream.invalid" else host, *a, **k))
+    status, page = _get_through(pixelcheck_proxy, "http://upstream.invalid:9/")
     assert "pixelcheck answered this request" not in page
     assert status == 502
     [entry] = [e for e in pixelcheck_proxy.traffic if "upstream.invalid" in e.url][-1:]

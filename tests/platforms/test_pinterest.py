@@ -48,9 +48,9 @@ EPIK = "dj0yJnU9Q2xpY2sxMjM"
 @pytest.fixture(autouse=True)
 def _fresh_user_hits() -> Iterator[None]:
     """Each test decides which /user/ hits the decoder has seen."""
-    PINTEREST.forget_user_hits()
+    PINTEREST.forget_decoded()
     yield
-    PINTEREST.forget_user_hits()
+    PINTEREST.forget_decoded()
 
 
 def hit_url(path: str = "/v3/", **params: Any) -> str:
