@@ -57,10 +57,11 @@ QUIET_FLAGS = (
     "--disable-site-isolation-trials",
 )
 
-# For a Chromium with no proxy that only opens local files and pages (a report, a
-# chart): every host name fails without a DNS lookup. Chromium still asks for hosts of
-# its own (accounts.google.com once per context) and a page may name others.
-NO_DNS = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost"
+# For a Chromium whose default context has no proxy (one that opens local reports and
+# charts, a browser server whose contexts each get the proxy): every host name but the
+# loopback ones fails without a DNS lookup. Chromium still asks for hosts of its own
+# (accounts.google.com once per context), and a page may name others.
+NO_DNS = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"
 
 SYSTEM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_pixelcheck.browser import BrowserNotFound, find_chromium
+from pytest_pixelcheck.browser import NO_DNS, BrowserNotFound, find_chromium
 
 pytest_plugins = ["pytester"]
 
@@ -90,7 +90,8 @@ def test_a_run_connects_to_a_browser_server(pytester, tmp_path, monkeypatch):
     assert any(a.startswith("--ignore-certificate-errors-spki-list=") for a in options["args"])
     config = tmp_path / "server.json"
     config.write_text(json.dumps({
-        **options, "port": 0, "wsPath": "grid",
+        # the server's own default context has no proxy: no DNS lookup from it either
+        **options, "args": [*options["args"], NO_DNS], "port": 0, "wsPath": "grid",
         **({"executablePath": chromium.executable_path} if chromium.executable_path else {}),
     }))
     server, endpoint = _launch_server(config)
