@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from processes import still_running
 
 from pytest_pixelcheck.browser import NO_DNS, BrowserNotFound, find_chromium
 
@@ -115,23 +116,6 @@ def _stop(process: subprocess.Popen[str], how: signal.Signals = signal.SIGTERM) 
     process.wait(timeout=20)
 
 
-def _alive(tag: str, settle: float = 10.0) -> list[str]:
-    """The processes carrying ``tag`` in their environment (the server, its node child
-    and its Chromium) still running after ``settle`` seconds, or none."""
-    deadline = time.monotonic() + settle
-    mark = f"{SERVER_TAG}={tag}".encode()
-    while True:
-        alive = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                found = mark in (entry / "environ").read_bytes().split(b"\0")
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            if found and "State:\tZ" not in status:
-                alive.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.25)
+def _alive(tag: str) -> list[str]:
+    """The server's processes (it, its node child, their Chromium) still running."""
+    return still_running(SERVER_TAG, tag, 10.0)

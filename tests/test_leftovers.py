@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from processes import still_running, tagged
 
 from pytest_pixelcheck.events import EventStore
 from pytest_pixelcheck.proxy import CA_FOLDER_PREFIX, PixelProxy, clean_stale_ca_folders
@@ -83,28 +84,11 @@ RUN_AS_IN_A_TERMINAL = ("import signal, sys, pytest; "
 
 
 def _tagged_processes(tag: str) -> list[str]:
-    """``pid name`` of every live process carrying ``tag`` in its environment."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-            status = (entry / "status").read_text()
-        except OSError:  # gone meanwhile, or not readable
-            continue
-        if f"{TAG_VARIABLE}={tag}".encode() in environ.split(b"\0") and \
-                "State:\tZ" not in status:
-            found.append(f"{entry.name} {(entry / 'comm').read_text().strip()}")
-    return found
+    return tagged(TAG_VARIABLE, tag)
 
 
 def _leftovers(tag: str, settle: float = 15.0) -> list[str]:
-    """The tagged processes still alive once ``settle`` seconds passed (or none is)."""
-    deadline = time.monotonic() + settle
-    while (alive := _tagged_processes(tag)) and time.monotonic() < deadline:
-        time.sleep(0.25)
-    return alive
+    return still_running(TAG_VARIABLE, tag, settle)
 
 
 def _ca_folders(tempdir: Path) -> list[str]:
